@@ -1,0 +1,15 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Adversarial Metric Knowledge Distillation (AMKD) for MMRazor.
+
+Importing this package (or listing it in a config's ``custom_imports``)
+first mends the released stack for torch >= 2 (see :mod:`.compat`), then
+registers every part: backbones and datasets into MMPretrain's registries,
+distillation parts into MMRazor's.
+"""
+from . import compat
+
+compat.apply()
+
+from . import datasets, engine, models, utils  # noqa: E402,F401
+
+__version__ = '0.1.0'

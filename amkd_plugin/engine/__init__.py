@@ -1,0 +1,2 @@
+# Copyright (c) amkd-mmrazor contributors.
+from .hooks import *  # noqa: F401,F403

@@ -1,0 +1,171 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Wide ResNet for 32x32 inputs (WRN-16-2, WRN-40-2, ... as in RepDistiller).
+
+Depth 6n+4, pre-activation (BN-ReLU-conv) blocks, stage widths
+16k / 32k / 64k after a 16-channel 3x3 stem, and a final BN + ReLU.
+"""
+from collections import OrderedDict
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from mmpretrain.models.backbones.base_backbone import BaseBackbone
+from mmpretrain.registry import MODELS
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .utils import DEFAULT_INIT_CFG, normalize_out_indices
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation wide block: BN-ReLU-conv-BN-ReLU-(dropout)-conv, add.
+
+    When the shape changes, the shortcut is a 1x1 conv applied to the
+    activated input, as in the original WRN.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride of the first conv and of the shortcut.
+        drop_rate (float): Dropout probability between the two convs.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int,
+                 drop_rate: float) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(
+            in_channels, out_channels, 3, stride=stride, padding=1,
+            bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(drop_rate)
+        self.conv2 = nn.Conv2d(
+            out_channels, out_channels, 3, padding=1, bias=False)
+        # camelCase keeps RepDistiller's state_dict keys.
+        self.convShortcut: Optional[nn.Conv2d] = None
+        if stride != 1 or in_channels != out_channels:
+            self.convShortcut = nn.Conv2d(
+                in_channels, out_channels, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block.
+
+        Args:
+            x (torch.Tensor): Input of shape (N, C_in, H, W).
+
+        Returns:
+            torch.Tensor: Output (not activated) of shape
+            (N, C_out, H / stride, W / stride).
+        """
+        activated = self.relu1(self.bn1(x))
+        if self.convShortcut is None:
+            shortcut = x
+        else:
+            shortcut = self.convShortcut(activated)
+        out = self.relu2(self.bn2(self.conv1(activated)))
+        out = self.conv2(self.dropout(out))
+        return out + shortcut
+
+
+@MODELS.register_module()
+class CIFARWideResNet(BaseBackbone):
+    """CIFAR Wide ResNet WRN-d-k (RepDistiller convention).
+
+    Parameter names (``conv1``, ``block{i}.layer.{j}.*``, ``bn1``) match
+    RepDistiller's ``models/wrn.py`` so its released teacher checkpoints
+    load after adding the ``backbone.`` prefix.
+
+    Args:
+        depth (int): Network depth d, 6n+4 (10, 16, 22, 28, 40, ...).
+        widen_factor (int): Width multiplier k. Defaults to 1.
+        drop_rate (float): Dropout probability inside each block.
+            Defaults to 0.
+        in_channels (int): Input image channels. Defaults to 3.
+        out_indices (Sequence[int]): Stages whose outputs are returned.
+            The last stage's output includes the final BN + ReLU; earlier
+            ones are the raw (pre-activation) residual sums. Defaults to
+            ``(2, )``.
+        norm_eval (bool): Keep every BatchNorm in eval mode during training,
+            freezing running statistics. Defaults to False.
+        init_cfg (dict | list[dict], optional): Initialization config.
+            Defaults to Kaiming fan-out convs and unit BatchNorm.
+    """
+
+    num_stages = 3
+
+    def __init__(self,
+                 depth: int,
+                 widen_factor: int = 1,
+                 drop_rate: float = 0.,
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (2, ),
+                 norm_eval: bool = False,
+                 init_cfg: Optional[Union[dict, list]] = DEFAULT_INIT_CFG
+                 ) -> None:
+        super().__init__(init_cfg)
+        if depth < 10 or (depth - 4) % 6 != 0:
+            raise ValueError(
+                f'CIFARWideResNet depth must be 6n+4 with n >= 1 (e.g. 10, '
+                f'16, 22, 28, 40), got {depth}')
+        self.depth = depth
+        self.widen_factor = widen_factor
+        self.out_indices = normalize_out_indices(out_indices, self.num_stages)
+        self.norm_eval = norm_eval
+
+        widths = [16] + [w * widen_factor for w in (16, 32, 64)]
+        self.conv1 = nn.Conv2d(
+            in_channels, widths[0], 3, padding=1, bias=False)
+        blocks_per_stage = (depth - 4) // 6
+        self.stage_names = []
+        for i in range(self.num_stages):
+            stage_in, stage_out = widths[i], widths[i + 1]
+            blocks = [
+                PreActBlock(stage_in if j == 0 else stage_out, stage_out,
+                            1 if i == 0 or j > 0 else 2, drop_rate)
+                for j in range(blocks_per_stage)
+            ]
+            name = f'block{i + 1}'
+            self.add_module(
+                name, nn.Sequential(OrderedDict(layer=nn.Sequential(*blocks))))
+            self.stage_names.append(name)
+        # Pre-activation blocks leave the last output un-normalized.
+        self.bn1 = nn.BatchNorm2d(widths[-1])
+        self.relu = nn.ReLU(inplace=True)
+        self.out_channels = tuple(widths[1 + i] for i in self.out_indices)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Extract features.
+
+        Args:
+            x (torch.Tensor): Images of shape (N, C, H, W).
+
+        Returns:
+            tuple[torch.Tensor, ...]: Outputs of the stages in
+            ``out_indices``; stage i has stride ``2**i`` relative to input.
+        """
+        x = self.conv1(x)
+        outs = []
+        for i, name in enumerate(self.stage_names):
+            x = getattr(self, name)(x)
+            if i == self.num_stages - 1:
+                x = self.relu(self.bn1(x))
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def train(self, mode: bool = True) -> 'CIFARWideResNet':
+        """Set train mode, keeping BatchNorm in eval if ``norm_eval``.
+
+        Args:
+            mode (bool): Whether to set training mode. Defaults to True.
+
+        Returns:
+            CIFARWideResNet: self.
+        """
+        super().train(mode)
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self

@@ -1,0 +1,3 @@
+_base_ = './cifar_resnet.py'
+
+model = dict(backbone=dict(depth=14))

@@ -1,0 +1,5 @@
+_base_ = './cifar_resnet.py'
+
+model = dict(
+    backbone=dict(depth=8, widths=(32, 64, 128, 256)),
+    head=dict(in_channels=256))

@@ -1,0 +1,3 @@
+_base_ = './cifar_wrn.py'
+
+model = dict(backbone=dict(depth=40, widen_factor=2))
