@@ -1,0 +1,222 @@
+# Copyright (c) amkd-mmrazor contributors.
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmrazor.registry import TASK_UTILS
+from torch import Tensor
+
+Bound = Union[float, Tensor]
+
+
+@dataclass
+class BoundarySamples:
+    """Boundary samples of one batch and how the attack made them.
+
+    Row ``i`` of every per-sample field describes the boundary sample made
+    from clean image ``index[i]`` of the batch.
+
+    Args:
+        inputs (Tensor): Boundary images, shape (M, C, H, W).
+        index (Tensor): Batch rows they were made from, shape (M,).
+        source (Tensor): Base class b (the true label), shape (M,).
+        target (Tensor): Target class k, shape (M,).
+        reached (Tensor): Whether the teacher's prediction left b, (M,).
+        steps (Tensor): Attack steps each sample took, shape (M,).
+        labels (Tensor): Labels of the whole clean batch, shape (N,).
+    """
+    inputs: Tensor
+    index: Tensor
+    source: Tensor
+    target: Tensor
+    reached: Tensor
+    steps: Tensor
+    labels: Tensor
+
+    @property
+    def num(self) -> int:
+        return self.index.numel()
+
+    @classmethod
+    def empty(cls, images: Tensor, labels: Tensor) -> 'BoundarySamples':
+        """No boundary samples for this batch of ``images``."""
+        none = labels.new_zeros(0)
+        return cls(images[:0], none, none, none, none.bool(), none, labels)
+
+
+@TASK_UTILS.register_module()
+class BoundaryAttack:
+    """Move images to the teacher's decision boundary, after BSS.
+
+    Follows Heo et al., "Knowledge Distillation with Adversarial Samples
+    Supporting Decision Boundary" (AAAI 2019), vectorised over the batch.
+
+    1. Selection: only images that teacher and student both classify
+       correctly are candidates. If more than ``m = ceil(max_ratio * N)``
+       qualify, the ``m`` with the largest teacher-student disagreement on
+       the non-true classes, ``sum_{c != y} (p_T,c - p_S,c)^2``, are kept:
+       there the student has most to learn about the boundary.
+    2. Target class ``k``: drawn from the teacher's softmax restricted to
+       the classes ``c != y`` (likely runner-up classes most often).
+    3. Attack with base class ``b = y`` and ``g(x) = z_b(x) - z_k(x)``::
+
+           x <- x - step_size * (g + 1e-4) * grad_x g / ||grad_x g||_2
+
+       for at most ``max_steps`` steps. The step shrinks as ``g`` -> 0, so
+       samples settle next to the boundary. A sample stops as soon as the
+       teacher's prediction leaves ``b``; only samples still moving are fed
+       to the teacher, so late steps cost little. Images are clamped to
+       the valid (normalised) pixel range.
+
+    Gradients are taken with respect to the images only: the teacher needs
+    ``requires_grad=False`` parameters (a frozen teacher) and receives no
+    ``.grad``.
+
+    Args:
+        max_steps (int): Attack steps N. Defaults to 10 (BSS).
+        step_size (float): eta. Defaults to 0.3 (BSS).
+        max_ratio (float): At most this fraction of the batch is attacked.
+            Defaults to 0.25 (BSS: a quarter of the batch).
+        seed (int): Seed of the target-class sampler. Defaults to 0.
+    """
+
+    def __init__(self,
+                 max_steps: int = 10,
+                 step_size: float = 0.3,
+                 max_ratio: float = 0.25,
+                 seed: int = 0) -> None:
+        if max_steps < 1 or step_size <= 0 or not 0 < max_ratio <= 1:
+            raise ValueError(
+                'BoundaryAttack needs max_steps >= 1, step_size > 0 and '
+                f'0 < max_ratio <= 1; got max_steps={max_steps}, '
+                f'step_size={step_size}, max_ratio={max_ratio}.')
+        self.max_steps = max_steps
+        self.step_size = step_size
+        self.max_ratio = max_ratio
+        self.seed = seed
+        self._generator: Optional[torch.Generator] = None
+        self._pending_state: Optional[Tensor] = None
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The target sampler's generator, created on first use."""
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device).manual_seed(self.seed)
+            if self._pending_state is not None:
+                self._generator.set_state(self._pending_state)
+                self._pending_state = None
+        return self._generator
+
+    def state_dict(self) -> dict:
+        """The sampler's random state, so a resumed run draws the same."""
+        if self._generator is None:
+            return {}
+        return dict(generator=self._generator.get_state())
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`; applied when the sampler is next used."""
+        self._generator = None
+        self._pending_state = state.get('generator')
+
+    def select(self, labels: Tensor, teacher_logits: Tensor,
+               student_logits: Tensor) -> Tensor:
+        """Rows to attack: both models right, largest disagreement first."""
+        correct = ((teacher_logits.argmax(1) == labels)
+                   & (student_logits.argmax(1) == labels))
+        gap = (teacher_logits.softmax(1) - student_logits.softmax(1))**2
+        gap = gap.sum(1) - gap.gather(1, labels[:, None]).squeeze(1)
+        max_num = -(-len(labels) * self.max_ratio // 1)  # ceil
+        num = min(int(correct.sum()), int(max_num))
+        return gap.masked_fill(~correct, -1).topk(num).indices
+
+    def sample_targets(self, labels: Tensor, teacher_logits: Tensor) -> Tensor:
+        """Draw k from the teacher's softmax over the classes other than y."""
+        logits = teacher_logits.float().scatter(1, labels[:, None],
+                                                float('-inf'))
+        return torch.multinomial(
+            logits.softmax(1), 1,
+            generator=self.generator(logits.device)).squeeze(1)
+
+    def attack(self, teacher: Callable[[Tensor], Tensor], images: Tensor,
+               source: Tensor, target: Tensor,
+               bounds: Tuple[Bound, Bound]) -> Tuple[Tensor, Tensor, Tensor]:
+        """Run the boundary attack on ``images`` from class b toward k.
+
+        Args:
+            teacher (Callable): Maps images to logits.
+            images (Tensor): Images to move, shape (M, C, H, W).
+            source (Tensor): Base classes b, shape (M,).
+            target (Tensor): Target classes k, shape (M,).
+            bounds (tuple): Lowest and highest valid pixel values, floats
+                or tensors broadcastable to the images (per channel).
+
+        Returns:
+            tuple: Moved images, whether each reached the boundary, and
+            the number of steps each took.
+        """
+        adv = images.detach().clone()
+        steps = source.new_zeros(len(source))
+        reached = torch.zeros_like(source, dtype=torch.bool)
+        active = torch.arange(len(source), device=source.device)
+        lower, upper = (_as_bound(bound, adv) for bound in bounds)
+        for step in range(self.max_steps + 1):
+            # The last pass only checks where the final step landed.
+            with torch.set_grad_enabled(step < self.max_steps):
+                x = adv[active].requires_grad_(step < self.max_steps)
+                logits = teacher(x).float()
+                moving = logits.argmax(1) == source[active]
+                reached[active[~moving]] = True
+                active = active[moving]
+                if step == self.max_steps or active.numel() == 0:
+                    break
+                pair = logits[moving].gather(
+                    1, torch.stack((source[active], target[active]), 1))
+                g = pair[:, 0] - pair[:, 1]
+                grad, = torch.autograd.grad(g.sum(), x)
+            grad = grad[moving].float()
+            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
+            scale = self.step_size * (g.detach() + 1e-4) / norm
+            moved = x.detach()[moving] - scale.view(-1, *[1] *
+                                                     (grad.dim() - 1)) * grad
+            adv[active] = torch.max(torch.min(moved, upper),
+                                    lower).to(adv.dtype)
+            steps[active] += 1
+        return adv, reached, steps
+
+    def __call__(self,
+                 teacher: Callable[[Tensor], Tensor],
+                 images: Tensor,
+                 labels: Tensor,
+                 teacher_logits: Tensor,
+                 student_logits: Tensor,
+                 bounds: Tuple[Bound, Bound] = (float('-inf'),
+                                                float('inf'))
+                 ) -> BoundarySamples:
+        """Select images, draw targets and attack.
+
+        Args:
+            teacher (Callable): Maps images to logits (frozen teacher).
+            images (Tensor): Clean batch, shape (N, C, H, W).
+            labels (Tensor): True labels, shape (N,).
+            teacher_logits (Tensor): Teacher logits on the clean batch.
+            student_logits (Tensor): Student logits on the clean batch.
+            bounds (tuple): Valid pixel range of ``images``.
+
+        Returns:
+            BoundarySamples: The boundary samples (possibly none).
+        """
+        teacher_logits = teacher_logits.detach().float()
+        index = self.select(labels, teacher_logits,
+                            student_logits.detach().float())
+        if index.numel() == 0:
+            return BoundarySamples.empty(images, labels)
+        source = labels[index]
+        target = self.sample_targets(source, teacher_logits[index])
+        inputs, reached, steps = self.attack(teacher, images[index], source,
+                                             target, bounds)
+        return BoundarySamples(inputs, index, source, target, reached, steps,
+                               labels)
+
+
+def _as_bound(bound: Bound, like: Tensor) -> Tensor:
+    return torch.as_tensor(bound, dtype=torch.float32, device=like.device)

@@ -1,0 +1,10 @@
+# AMKD, ResNet56 -> ResNet20 on CIFAR-100: the flagship pair.
+# Train the teacher first: python tools/train.py configs/teachers/resnet56_cifar100.py
+_base_ = [
+    '../_base_/distill/amkd.py', '../_base_/datasets/cifar100.py',
+    '../_base_/schedules/cifar_kd_240e.py'
+]
+model = dict(
+    architecture=dict(cfg_path='configs/_base_/models/resnet20.py'),
+    teacher=dict(cfg_path='configs/teachers/resnet56_cifar100.py'),
+    teacher_ckpt='work_dirs/resnet56_cifar100/epoch_240.pth')
