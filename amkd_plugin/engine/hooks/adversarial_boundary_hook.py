@@ -14,8 +14,8 @@ class AdversarialBoundaryHook(Hook):
     """Schedule the boundary losses of AMKD, log the attack, keep its state.
 
     Before every training iteration it sets the algorithm's
-    ``boundary_weight`` to ``warmup(p) * decay(p)`` at training progress
-    ``p = iter / max_iters``:
+    ``boundary_weight`` to ``scale * warmup(p) * decay(p)`` at training
+    progress ``p = iter / max_iters``:
 
     - ``warmup(p) = min(1, p / warmup)`` (1 when ``warmup=0``);
     - ``decay`` is ``1 - p / end`` clipped at 0 (``'linear'``, BSS),
@@ -29,6 +29,9 @@ class AdversarialBoundaryHook(Hook):
     boundary, mean steps, mean L2 perturbation). It saves the attack's
     random state in checkpoints, so a resumed run draws the same targets.
 
+    ``scale=0`` turns AMKD into plain KD (no attack, boundary losses 0),
+    which is how the KD baseline configs are made.
+
     Args:
         schedule (str): ``'linear'``, ``'cosine'`` or ``'constant'``.
             Defaults to ``'linear'``.
@@ -36,6 +39,7 @@ class AdversarialBoundaryHook(Hook):
             0.75.
         warmup (float): Progress over which the weight ramps up from 0.
             Defaults to 0.
+        scale (float): Peak weight. Defaults to 1.
     """
 
     priority = 'NORMAL'
@@ -43,27 +47,30 @@ class AdversarialBoundaryHook(Hook):
     def __init__(self,
                  schedule: str = 'linear',
                  end: float = 0.75,
-                 warmup: float = 0.) -> None:
+                 warmup: float = 0.,
+                 scale: float = 1.) -> None:
         if schedule not in ('linear', 'cosine', 'constant'):
             raise ValueError("schedule must be 'linear', 'cosine' or "
                              f"'constant', got {schedule!r}.")
-        if not 0 < end or not 0 <= warmup < 1:
+        if not 0 < end or not 0 <= warmup < 1 or scale < 0:
             raise ValueError(
-                f'Need end > 0 and 0 <= warmup < 1, got end={end}, '
-                f'warmup={warmup}.')
+                f'Need end > 0, 0 <= warmup < 1 and scale >= 0, got '
+                f'end={end}, warmup={warmup}, scale={scale}.')
         self.schedule = schedule
         self.end = end
         self.warmup = warmup
+        self.scale = scale
 
     def weight(self, progress: float) -> float:
         """The boundary weight at training progress ``progress`` in [0, 1]."""
         ramp = min(1., progress / self.warmup) if self.warmup else 1.
-        if self.schedule == 'constant':
-            return ramp
         done = min(progress / self.end, 1.)
-        if self.schedule == 'linear':
-            return ramp * (1 - done)
-        return ramp * (1 + math.cos(math.pi * done)) / 2
+        decay = {
+            'constant': 1.,
+            'linear': 1 - done,
+            'cosine': (1 + math.cos(math.pi * done)) / 2,
+        }[self.schedule]
+        return self.scale * ramp * decay
 
     @staticmethod
     def _algorithm(runner):

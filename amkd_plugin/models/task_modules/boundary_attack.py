@@ -1,4 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple, Union
 
@@ -110,6 +111,10 @@ class BoundaryAttack:
     def state_dict(self) -> dict:
         """The sampler's random state, so a resumed run draws the same."""
         if self._generator is None:
+            # A loaded state not yet applied (resumed, then saved before the
+            # next draw) must survive into the new checkpoint.
+            if self._pending_state is not None:
+                return dict(generator=self._pending_state)
             return {}
         return dict(generator=self._generator.get_state())
 
@@ -118,15 +123,24 @@ class BoundaryAttack:
         self._generator = None
         self._pending_state = state.get('generator')
 
+    @staticmethod
+    def disagreement(labels: Tensor, teacher_logits: Tensor,
+                     student_logits: Tensor) -> Tensor:
+        """``sum_{c != y} (p_T,c - p_S,c)^2`` per sample."""
+        gap = (teacher_logits.softmax(1) - student_logits.softmax(1))**2
+        return gap.sum(1) - gap.gather(1, labels[:, None]).squeeze(1)
+
+    def max_samples(self, batch_size: int) -> int:
+        """m = ceil(max_ratio * batch_size)."""
+        return math.ceil(batch_size * self.max_ratio)
+
     def select(self, labels: Tensor, teacher_logits: Tensor,
                student_logits: Tensor) -> Tensor:
         """Rows to attack: both models right, largest disagreement first."""
         correct = ((teacher_logits.argmax(1) == labels)
                    & (student_logits.argmax(1) == labels))
-        gap = (teacher_logits.softmax(1) - student_logits.softmax(1))**2
-        gap = gap.sum(1) - gap.gather(1, labels[:, None]).squeeze(1)
-        max_num = -(-len(labels) * self.max_ratio // 1)  # ceil
-        num = min(int(correct.sum()), int(max_num))
+        gap = self.disagreement(labels, teacher_logits, student_logits)
+        num = min(int(correct.sum()), self.max_samples(len(labels)))
         return gap.masked_fill(~correct, -1).topk(num).indices
 
     def sample_targets(self, labels: Tensor, teacher_logits: Tensor) -> Tensor:

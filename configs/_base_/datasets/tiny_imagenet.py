@@ -30,7 +30,8 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=64,
+    # 128, the batch the Tiny ImageNet schedule's lr 0.1 is set for.
+    batch_size=128,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -1,0 +1,18 @@
+# AMKD + DKD (MMRazor's DKDLoss, Zhao et al. CVPR 2022) on the clean pass,
+# with DKD's CIFAR-100 settings (tau 4, alpha 1, beta 8).
+_base_ = ['./resnet56_resnet20_cifar100.py']
+model = dict(
+    distiller=dict(
+        # DKD needs the labels: read them where the student's loss gets them.
+        student_recorders=dict(
+            gt_labels=dict(type='ModuleInputs', source='head.loss_module')),
+        distill_losses=dict(
+            loss_dkd=dict(
+                type='DKDLoss', tau=4, alpha=1, beta=8, reduction='batchmean',
+                loss_weight=1)),
+        loss_forward_mappings=dict(
+            loss_dkd=dict(
+                preds_S=dict(from_student=True, recorder='logits'),
+                preds_T=dict(from_student=False, recorder='logits'),
+                gt_labels=dict(
+                    from_student=True, recorder='gt_labels', data_idx=1)))))

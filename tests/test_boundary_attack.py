@@ -1,0 +1,500 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Tests for BoundaryAttack: selection, targets, the update rule, stopping.
+
+The teachers are tiny and deterministic. A linear teacher on flattened
+images makes ``g = z_b - z_k`` and its gradient ``w = W_b - W_k`` known in
+closed form, so reach steps and the first update can be computed by hand;
+a small conv net checks the same properties on a non-linear model.
+"""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
+from amkd_plugin.models.task_modules import BoundaryAttack, BoundarySamples
+from mmrazor.registry import TASK_UTILS
+
+IMAGE_SHAPE = (2, 2, 2)  # C, H, W: 8 features once flattened
+NUM_FEATURES = 8
+
+
+def linear_teacher(num_classes: int, seed: int = 0) -> nn.Module:
+    """Fixed linear logits on flattened images, frozen like a teacher."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(NUM_FEATURES, num_classes))
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model.eval()
+
+
+def conv_teacher(num_classes: int = 5, seed: int = 0) -> nn.Module:
+    """A tiny non-linear teacher; weights scaled so the attack can cross.
+
+    Its parameters keep ``requires_grad=True`` on purpose: the attack must
+    not write ``.grad`` even for a teacher that is not frozen.
+    """
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(), nn.Linear(8, num_classes))
+    return model.eval()
+
+
+def images_with_margins(model: nn.Module, margins: torch.Tensor,
+                        seed: int = 1) -> torch.Tensor:
+    """Images of class 0 whose ``g = z_0 - z_1`` equals ``margins``.
+
+    For the two-class linear teacher, ``g`` is affine in the image, so a
+    random image shifted along ``w = W_0 - W_1`` hits any wanted ``g``.
+    """
+    linear = model[1]
+    w = linear.weight[0] - linear.weight[1]
+    x = torch.randn(len(margins), NUM_FEATURES,
+                    generator=torch.Generator().manual_seed(seed)) * 0.1
+    g = x @ w + linear.bias[0] - linear.bias[1]
+    x = x + (margins - g)[:, None] * w / w.dot(w)
+    return x.view(len(margins), *IMAGE_SHAPE)
+
+
+def g_of(model: nn.Module, images: torch.Tensor, source: torch.Tensor,
+         target: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        logits = model(images)
+    return (logits.gather(1, source[:, None]) -
+            logits.gather(1, target[:, None])).squeeze(1)
+
+
+class CountingTeacher:
+    """Wraps a teacher and records the batch size of every call."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.sizes = []
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(len(images))
+        return self.model(images)
+
+
+# --- construction ----------------------------------------------------------
+
+
+def test_registered_in_task_utils():
+    attack = TASK_UTILS.build(
+        dict(type='BoundaryAttack', max_steps=3, step_size=0.1,
+             max_ratio=0.5))
+    assert isinstance(attack, BoundaryAttack)
+    assert (attack.max_steps, attack.step_size, attack.max_ratio) == (3, 0.1,
+                                                                      0.5)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(max_steps=0),
+    dict(step_size=0),
+    dict(step_size=-1.),
+    dict(max_ratio=0),
+    dict(max_ratio=1.5),
+])
+def test_invalid_arguments_raise(kwargs):
+    with pytest.raises(ValueError, match='BoundaryAttack needs'):
+        BoundaryAttack(**kwargs)
+
+
+# --- selection -------------------------------------------------------------
+
+
+def test_select_keeps_largest_disagreement_among_correct():
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.randn(8, 3, generator=gen)
+    student = torch.randn(8, 3, generator=gen)
+    # Teacher right everywhere but row 6; student wrong on row 7.
+    teacher.scatter_(1, labels[:, None], 5.)
+    student.scatter_(1, labels[:, None], 5.)
+    teacher[6, labels[6]] = -5.
+    student[7, labels[7]] = -5.
+    attack = BoundaryAttack(max_ratio=0.5)  # m = ceil(0.5 * 8) = 4
+
+    chosen = attack.select(labels, teacher, student)
+
+    p_t, p_s = teacher.softmax(1), student.softmax(1)
+    gap = [
+        sum((p_t[i, c] - p_s[i, c])**2 for c in range(3) if c != labels[i])
+        for i in range(8)
+    ]
+    correct = [i for i in range(8) if i not in (6, 7)]
+    expected = sorted(correct, key=lambda i: -gap[i])[:4]
+    assert sorted(chosen.tolist()) == sorted(expected)
+    # The largest disagreement comes first.
+    assert chosen[0].item() == expected[0]
+
+
+@pytest.mark.parametrize('num,ratio,expected', [(8, 0.25, 2), (10, 0.25, 3),
+                                                (9, 0.5, 5), (4, 1.0, 4),
+                                                (3, 0.1, 1)])
+def test_select_takes_at_most_ceil_ratio_times_batch(num, ratio, expected):
+    labels = torch.zeros(num, dtype=torch.long)
+    logits = torch.tensor([[3., 0., 0.]]).repeat(num, 1)
+    chosen = BoundaryAttack(max_ratio=ratio).select(labels, logits, logits)
+    assert len(chosen) == expected == math.ceil(num * ratio)
+    assert len(set(chosen.tolist())) == expected
+
+
+def test_select_only_rows_both_models_get_right():
+    labels = torch.tensor([0, 0, 0, 0])
+    teacher = torch.tensor([[2., 0.], [2., 0.], [0., 2.], [2., 0.]])
+    student = torch.tensor([[2., 0.], [0., 2.], [2., 0.], [2., 0.]])
+    # Only rows 0 and 3 qualify: fewer than m = 4, so both and no more.
+    chosen = BoundaryAttack(max_ratio=1.0).select(labels, teacher, student)
+    assert sorted(chosen.tolist()) == [0, 3]
+
+
+def test_no_candidates_gives_empty_samples_without_calling_teacher():
+    model = linear_teacher(3)
+    teacher = CountingTeacher(model)
+    images = torch.randn(5, *IMAGE_SHAPE)
+    logits = model(images)
+    labels = (logits.argmax(1) + 1) % 3  # the teacher is wrong everywhere
+
+    samples = BoundaryAttack()(teacher, images, labels, logits, logits)
+
+    assert samples.num == 0
+    assert teacher.sizes == []
+    assert samples.inputs.shape == (0, *IMAGE_SHAPE)
+    for field in (samples.index, samples.source, samples.target,
+                  samples.reached, samples.steps):
+        assert field.shape == (0, )
+    assert samples.reached.dtype == torch.bool
+    assert torch.equal(samples.labels, labels)
+
+
+def test_empty_constructor():
+    images = torch.randn(3, *IMAGE_SHAPE)
+    labels = torch.tensor([2, 0, 1])
+    samples = BoundarySamples.empty(images, labels)
+    assert samples.num == 0
+    assert samples.inputs.shape == (0, *IMAGE_SHAPE)
+    assert torch.equal(samples.labels, labels)
+
+
+# --- target classes --------------------------------------------------------
+
+
+def test_target_is_never_the_true_class():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(500, 4, generator=gen) * 3
+    labels = torch.randint(0, 4, (500, ), generator=gen)
+    targets = BoundaryAttack(seed=1).sample_targets(labels, logits)
+    assert targets.shape == labels.shape
+    assert (targets != labels).all()
+    assert ((targets >= 0) & (targets < 4)).all()
+
+
+def test_target_follows_teacher_softmax():
+    # Runner-up class 3 holds e^5 / (e^5 + 8) = 0.949 of the mass off y = 0.
+    logits = torch.zeros(4000, 10)
+    logits[:, 0] = 10.
+    logits[:, 3] = 5.
+    labels = torch.zeros(4000, dtype=torch.long)
+    targets = BoundaryAttack().sample_targets(labels, logits)
+    expected = math.exp(5) / (math.exp(5) + 8)
+    assert abs((targets == 3).float().mean().item() - expected) < 0.02
+    # The other eight classes share the rest about evenly.
+    counts = torch.bincount(targets, minlength=10)
+    assert counts[0] == 0
+    others = counts[[1, 2, 4, 5, 6, 7, 8, 9]].float()
+    assert others.min() > 0
+    assert abs(others.mean().item() / 4000 - (1 - expected) / 8) < 0.01
+
+
+# --- the update rule and stopping (linear teacher) -------------------------
+
+
+def test_one_step_matches_hand_computation():
+    model = linear_teacher(4)
+    images = torch.randn(6, *IMAGE_SHAPE,
+                         generator=torch.Generator().manual_seed(2))
+    logits = model(images)
+    labels = logits.argmax(1)
+    attack = BoundaryAttack(max_steps=1, step_size=0.05, max_ratio=1.0)
+
+    samples = attack(model, images, labels, logits, logits)
+
+    assert samples.num == 6
+    weight, bias = model[1].weight, model[1].bias
+    for row in range(samples.num):
+        i = samples.index[row]
+        b, k = samples.source[row], samples.target[row]
+        assert b == labels[i] and k != b
+        w = weight[b] - weight[k]  # the gradient of g, constant
+        x0 = images[i].flatten()
+        g = x0 @ w + bias[b] - bias[k]
+        x1 = x0 - 0.05 * (g + 1e-4) * w / w.norm()
+        torch.testing.assert_close(samples.inputs[row].flatten(), x1)
+        assert samples.steps[row] == 1
+
+
+def test_reach_steps_and_small_g_on_linear_teacher():
+    """eta * ||w|| = 1/2 halves g + 1e-4 each step: reach steps are known.
+
+    ``g_s + 1e-4 = (g_0 + 1e-4) / 2^s`` turns negative at the first ``s``
+    with ``2^s > (g_0 + 1e-4) / 1e-4``: 5, 7 and 11 steps for the first
+    three margins; the last needs 14 > max_steps and never gets there.
+    """
+    model = linear_teacher(2)
+    margins = torch.tensor([0.0025, 0.01, 0.15, 1.0])
+    images = images_with_margins(model, margins)
+    labels = torch.zeros(4, dtype=torch.long)
+    logits = model(images)
+    assert (logits.argmax(1) == 0).all()
+    w = model[1].weight[0] - model[1].weight[1]
+    teacher = CountingTeacher(model)
+    attack = BoundaryAttack(
+        max_steps=12, step_size=0.5 / w.norm().item(), max_ratio=1.0)
+
+    samples = attack(teacher, images, labels, logits, logits)
+
+    order = samples.index.argsort()  # rows in batch order
+    assert samples.target.tolist() == [1, 1, 1, 1]
+    assert samples.reached[order].tolist() == [True, True, True, False]
+    assert samples.steps[order].tolist() == [5, 7, 11, 12]
+    # Reached samples left b = 0, the last is still in it.
+    with torch.no_grad():
+        final = model(samples.inputs[order]).argmax(1)
+    assert final.tolist() == [1, 1, 1, 0]
+    # ... and sit right at the boundary: |g| <= 1e-4, tiny against g_0.
+    g_end = g_of(model, samples.inputs[order], labels, samples.target)
+    assert (g_end[:3].abs() <= 1.1e-4).all()
+    assert (g_end[:3].abs() < 0.05 * margins[:3]).all()
+    # The unfinished one followed g_12 + 1e-4 = (g_0 + 1e-4) / 2^12.
+    torch.testing.assert_close(
+        g_end[3], (margins[3] + 1e-4) / 2**12 - 1e-4, atol=1e-5, rtol=0)
+    # Only samples still moving are fed: forward t sees those with
+    # steps >= t (13 forwards: 12 steps and the final check).
+    assert teacher.sizes == [4] * 6 + [3] * 2 + [2] * 4 + [1]
+
+
+def test_finished_samples_stop_moving_linear():
+    model = linear_teacher(2)
+    margins = torch.tensor([0.0025, 0.01, 0.15, 1.0])
+    images = images_with_margins(model, margins)
+    labels = torch.zeros(4, dtype=torch.long)
+    logits = model(images)
+    w = model[1].weight[0] - model[1].weight[1]
+    step_size = 0.5 / w.norm().item()
+
+    def run(max_steps):
+        attack = BoundaryAttack(max_steps, step_size, max_ratio=1.0)
+        samples = attack(model, images, labels, logits, logits)
+        order = samples.index.argsort()
+        return (samples.inputs[order], samples.reached[order],
+                samples.steps[order])
+
+    full_inputs, full_reached, full_steps = run(12)
+    for i in range(3):
+        s = full_steps[i].item()
+        # The truncated run with exactly s steps ends on the same image.
+        inputs, _, steps = run(s)
+        assert steps[i] == s
+        assert torch.equal(inputs[i], full_inputs[i])
+        # One step fewer and the sample has not arrived yet.
+        _, reached, steps = run(s - 1)
+        assert not reached[i] and steps[i] == s - 1
+
+
+# --- a non-linear teacher --------------------------------------------------
+
+
+def conv_batch(num: int = 32, seed: int = 3):
+    model = conv_teacher()
+    images = torch.randn(num, 3, 6, 6,
+                         generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        logits = model(images)
+    return model, images, logits.argmax(1), logits
+
+
+def test_conv_teacher_reached_means_left_source():
+    model, images, labels, logits = conv_batch()
+    attack = BoundaryAttack(max_steps=20, step_size=10., max_ratio=1.0)
+
+    samples = attack(model, images, labels, logits, logits)
+
+    assert samples.num == len(labels)
+    assert samples.reached.any()
+    assert torch.equal(samples.source, labels[samples.index])
+    assert (samples.target != samples.source).all()
+    with torch.no_grad():
+        final = model(samples.inputs).argmax(1)
+    assert (final[samples.reached] != samples.source[samples.reached]).all()
+    assert (final[~samples.reached] == samples.source[~samples.reached]).all()
+    assert (samples.steps[~samples.reached] == 20).all()
+    assert ((samples.steps >= 1) & (samples.steps <= 20)).all()
+    # Moving toward k shrinks the gap to k.
+    g0 = g_of(model, images[samples.index], samples.source, samples.target)
+    g1 = g_of(model, samples.inputs, samples.source, samples.target)
+    assert (g1 < g0).all()
+
+
+def test_conv_teacher_finished_samples_stop_moving():
+    model, images, labels, logits = conv_batch()
+
+    def run(max_steps):
+        attack = BoundaryAttack(max_steps, step_size=10., max_ratio=1.0)
+        samples = attack(model, images, labels, logits, logits)
+        order = samples.index.argsort()
+        return samples.inputs[order], samples.reached[order], samples.steps[
+            order]
+
+    full_inputs, full_reached, full_steps = run(20)
+    assert full_reached.sum() >= 3
+    for i in full_reached.nonzero().flatten().tolist():
+        s = full_steps[i].item()
+        inputs, reached, steps = run(s)
+        assert reached[i] and steps[i] == s
+        torch.testing.assert_close(inputs[i], full_inputs[i], rtol=0,
+                                   atol=1e-6)
+
+
+def test_teacher_parameters_untouched():
+    model, images, labels, logits = conv_batch()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(p.requires_grad for p in model.parameters())
+
+    BoundaryAttack(max_steps=5, step_size=10., max_ratio=1.0)(model, images,
+                                                                labels,
+                                                                logits,
+                                                                logits)
+
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_images_do_not_require_grad_afterwards():
+    model, images, labels, logits = conv_batch()
+    samples = BoundaryAttack(max_steps=3, step_size=10., max_ratio=1.0)(
+        model, images, labels, logits, logits)
+    assert not samples.inputs.requires_grad
+    assert not images.requires_grad
+
+
+def test_float_bounds_are_respected():
+    model, images, labels, logits = conv_batch()
+    images = images.clamp(-1, 1)
+    with torch.no_grad():
+        logits = model(images)
+    labels = logits.argmax(1)
+    samples = BoundaryAttack(max_steps=20, step_size=10., max_ratio=1.0)(
+        model, images, labels, logits, logits, bounds=(-1., 1.))
+    assert samples.inputs.min() >= -1 and samples.inputs.max() <= 1
+    # The bounds were active: some pixel sits on one.
+    assert ((samples.inputs == -1) | (samples.inputs == 1)).any()
+
+
+def test_per_channel_tensor_bounds_are_respected():
+    model, images, labels, logits = conv_batch()
+    # Normalised bounds differ per channel, as (0 - mean) / std does.
+    lower = torch.tensor([-1.0, -0.5, -2.0]).view(3, 1, 1)
+    upper = torch.tensor([1.0, 0.2, 2.0]).view(3, 1, 1)
+    images = torch.max(torch.min(images, upper), lower)
+    with torch.no_grad():
+        logits = model(images)
+    labels = logits.argmax(1)
+    samples = BoundaryAttack(max_steps=20, step_size=10., max_ratio=1.0)(
+        model, images, labels, logits, logits, bounds=(lower, upper))
+    assert (samples.inputs >= lower).all() and (samples.inputs <= upper).all()
+    for c in range(3):
+        channel = samples.inputs[:, c]
+        assert ((channel == lower[c]) | (channel == upper[c])).any(), c
+
+
+# --- randomness ------------------------------------------------------------
+
+
+def uniform_batch(num: int = 64):
+    """Teacher logits nearly uniform off y, so targets vary a lot."""
+    gen = torch.Generator().manual_seed(5)
+    labels = torch.randint(0, 10, (num, ), generator=gen)
+    logits = torch.randn(num, 10, generator=gen) * 0.1
+    logits.scatter_(1, labels[:, None], 5.)
+    return labels, logits
+
+
+def test_same_seed_same_result_different_seed_differs():
+    model, images, labels, logits = conv_batch(num=64)
+
+    def run(seed):
+        return BoundaryAttack(max_steps=4, step_size=10., max_ratio=1.0,
+                              seed=seed)(model, images, labels, logits,
+                                         logits)
+
+    first, again, other = run(0), run(0), run(1)
+    for field in ('inputs', 'index', 'source', 'target', 'reached',
+                  'steps'):
+        assert torch.equal(getattr(first, field), getattr(again, field))
+    assert not torch.equal(first.target, other.target)
+
+    labels, logits = uniform_batch()
+    draws = [BoundaryAttack(seed=s).sample_targets(labels, logits)
+             for s in (0, 0, 1)]
+    assert torch.equal(draws[0], draws[1])
+    assert not torch.equal(draws[0], draws[2])
+
+
+def test_consecutive_draws_differ():
+    labels, logits = uniform_batch()
+    attack = BoundaryAttack()
+    assert not torch.equal(
+        attack.sample_targets(labels, logits),
+        attack.sample_targets(labels, logits))
+
+
+def test_state_dict_reproduces_draws():
+    labels, logits = uniform_batch()
+    attack = BoundaryAttack(seed=7)
+    assert attack.state_dict() == {}  # nothing drawn yet
+    attack.sample_targets(labels, logits)  # advance the generator
+    state = attack.state_dict()
+    expected = attack.sample_targets(labels, logits)
+
+    restored = BoundaryAttack(seed=7)
+    restored.load_state_dict(state)
+    assert torch.equal(restored.sample_targets(labels, logits), expected)
+
+    # Loading also rewinds a sampler that has drawn since.
+    attack.load_state_dict(state)
+    assert torch.equal(attack.sample_targets(labels, logits), expected)
+
+    # A fresh sampler with the same seed does not draw `expected`.
+    assert not torch.equal(
+        BoundaryAttack(seed=7).sample_targets(labels, logits), expected)
+
+
+def test_state_dict_survives_save_before_use():
+    """A resumed run that saves before it draws keeps the loaded state."""
+    labels, logits = uniform_batch()
+    attack = BoundaryAttack(seed=7)
+    attack.sample_targets(labels, logits)
+    state = attack.state_dict()
+    expected = attack.sample_targets(labels, logits)
+
+    resumed = BoundaryAttack(seed=7)
+    resumed.load_state_dict(state)
+    saved_again = resumed.state_dict()  # e.g. a checkpoint while weight is 0
+    assert torch.equal(saved_again['generator'], state['generator'])
+
+    second = BoundaryAttack(seed=7)
+    second.load_state_dict(saved_again)
+    assert torch.equal(second.sample_targets(labels, logits), expected)
+
+
+def test_load_empty_state_restarts_from_seed():
+    labels, logits = uniform_batch()
+    expected = BoundaryAttack(seed=3).sample_targets(labels, logits)
+    attack = BoundaryAttack(seed=3)
+    attack.sample_targets(labels, logits)
+    attack.load_state_dict({})
+    assert torch.equal(attack.sample_targets(labels, logits), expected)

@@ -1,0 +1,202 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Time a KD step against an AMKD step while the attack runs.
+
+Both steps are the same ``AMKDDistill`` built from one config: KD is the
+step with ``boundary_weight = 0`` (no attack, as in ``configs/kd/``), AMKD
+the step with weight 1. They run interleaved in one process on the same
+batch, so machine noise hits both alike; the script prints median step
+times, their ratio, the attack statistics and, per variant, the peak
+memory (CUDA: ``max_memory_allocated``; CPU: how far the steps raise the
+peak RSS of a fresh process that runs only that variant).
+
+Which samples get attacked depends on the student; here the selection
+takes the ``m`` samples of largest teacher-student disagreement whether or
+not they are classified correctly, i.e. the steady state of training,
+where more than ``m`` candidates exist. With random weights the teacher's
+margins never close, so every sample runs all ``max_steps`` steps: the
+worst case. Pass ``--teacher-ckpt`` (a ResNet56 trained on digits by
+``python tools/train.py configs/teachers/resnet56_digits.py``) for a
+trained teacher's boundary on real digits images.
+
+Example:
+    python tools/analysis/benchmark_step.py --iters 10
+"""
+import argparse
+import json
+import os.path as osp
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict
+
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+
+import amkd_plugin  # noqa: F401  (registers the plugin, mends mmrazor)
+from amkd_plugin.models.task_modules import BoundaryAttack
+
+FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100.py'
+DIGITS = 'configs/amkd/resnet20_resnet8_digits.py'
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--teacher-ckpt', help='trained digits teacher')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--iters', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--variant', choices=['kd', 'amkd'], help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+class SteadyStateAttack(BoundaryAttack):
+    """``BoundaryAttack`` whose selection skips the correctness filter."""
+
+    def select(self, labels, teacher_logits, student_logits):
+        gap = self.disagreement(labels, teacher_logits, student_logits)
+        return gap.topk(self.max_samples(len(labels))).indices
+
+
+def build(args: argparse.Namespace):
+    """The algorithm, its optimiser and one preprocessed batch."""
+    cfg = Config.fromfile(DIGITS if args.teacher_ckpt else FLAGSHIP)
+    if args.teacher_ckpt:  # the flagship's architectures on digits
+        cfg.merge_from_dict({
+            'model.architecture.cfg_path': 'configs/_base_/models/resnet20.py',
+            'model.teacher.cfg_path': 'configs/teachers/resnet56_digits.py',
+            'model.teacher_ckpt': args.teacher_ckpt,
+        })
+    model_cfg = cfg.model
+    model_cfg.data_preprocessor = cfg.data_preprocessor
+    if not args.teacher_ckpt:  # random weights: the worst case (docstring)
+        from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+        teacher = PRETRAIN_MODELS.build(
+            Config.fromfile(model_cfg.teacher.cfg_path).model)
+        model_cfg.teacher_ckpt = osp.join(tempfile.mkdtemp(), 'teacher.pth')
+        torch.save(dict(state_dict=teacher.state_dict()),
+                   model_cfg.teacher_ckpt)
+    from mmrazor.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        algorithm = MODELS.build(model_cfg).to(args.device)
+    attack_cfg = {k: v for k, v in model_cfg.attack.items() if k != 'type'}
+    algorithm.attack = SteadyStateAttack(**attack_cfg)
+    algorithm.train()
+    optim = OptimWrapper(
+        torch.optim.SGD(algorithm.student.parameters(), lr=0.05,
+                        momentum=0.9))
+
+    if args.teacher_ckpt:
+        from mmpretrain.registry import DATASETS
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        samples = [dataset[i] for i in range(args.batch_size)]
+        batch = dict(
+            inputs=[s['inputs'] for s in samples],
+            data_samples=[s['data_samples'] for s in samples])
+    else:
+        from mmpretrain.structures import DataSample
+        num_classes = cfg.data_preprocessor.num_classes
+        batch = dict(
+            inputs=list(torch.randint(0, 256, (args.batch_size, 3, 32, 32),
+                                      dtype=torch.uint8)),
+            data_samples=[
+                DataSample().set_gt_label(i % num_classes)
+                for i in range(args.batch_size)
+            ])
+    data = algorithm.data_preprocessor(batch, True)
+    if not args.teacher_ckpt:
+        # Label each image with the teacher's class, as the selection
+        # guarantees in training, so the attack starts inside class b.
+        with torch.no_grad():
+            labels = algorithm.teacher(data['inputs'], mode='tensor').argmax(1)
+        for sample, label in zip(data['data_samples'], labels):
+            sample.set_gt_label(int(label))
+    return algorithm, optim, data
+
+
+def train_step(algorithm, optim, data, weight: float) -> None:
+    algorithm.boundary_weight = weight
+    losses = algorithm.loss(data['inputs'], data['data_samples'])
+    loss, _ = algorithm.parse_losses(losses)
+    optim.update_params(loss)
+
+
+def sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_variants(args: argparse.Namespace) -> Dict:
+    algorithm, optim, data = build(args)
+    weights = dict(kd=0., amkd=1.)
+    times = {name: [] for name in weights}
+    stats = []
+    for it in range(args.warmup + args.iters):
+        for name, weight in weights.items():
+            sync(args.device)
+            start = time.perf_counter()
+            train_step(algorithm, optim, data, weight)
+            sync(args.device)
+            if it >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+            if name == 'amkd' and it >= args.warmup:
+                stats.append(algorithm.attack_stats)
+    return dict(
+        kd=statistics.median(times['kd']),
+        amkd=statistics.median(times['amkd']),
+        stats={key: statistics.mean(s[key] for s in stats)
+               for key in stats[0]})
+
+
+def peak_memory_mb(args: argparse.Namespace, variant: str) -> float:
+    """Peak memory of ``args.warmup`` steps of one variant."""
+    if args.device.startswith('cuda'):
+        algorithm, optim, data = build(args)
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(args.warmup):
+            train_step(algorithm, optim, data, dict(kd=0., amkd=1.)[variant])
+        return torch.cuda.max_memory_allocated() / 2**20
+    command = [sys.executable, __file__, '--variant', variant]
+    for flag in ('teacher_ckpt', 'batch_size', 'warmup', 'device'):
+        value = getattr(args, flag)
+        if value is not None:
+            command += [f'--{flag.replace("_", "-")}', str(value)]
+    output = subprocess.run(
+        command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])['peak_rss_mb']
+
+
+def main() -> None:
+    args = parse_args()
+    if args.variant:  # child process: one variant, report its peak RSS
+        algorithm, optim, data = build(args)
+        before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for _ in range(args.warmup):
+            train_step(algorithm, optim, data,
+                       dict(kd=0., amkd=1.)[args.variant])
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(dict(peak_rss_mb=(peak_kb - before_kb) / 1024)))
+        return
+
+    result = time_variants(args)
+    memory = {v: peak_memory_mb(args, v) for v in ('kd', 'amkd')}
+    teacher = args.teacher_ckpt or 'random weights (worst case)'
+    print(f'pair: resnet56 -> resnet20, batch {args.batch_size}, '
+          f'device {args.device}, torch {torch.__version__}, '
+          f'threads {torch.get_num_threads()}, teacher: {teacher}')
+    print(f'attack: {result["stats"]}')
+    print('| step | median time (s) | ratio to KD | peak memory of the steps (MiB) |')
+    print('|---|---|---|---|')
+    for name in ('kd', 'amkd'):
+        print(f'| {name.upper()} | {result[name]:.3f} | '
+              f'{result[name] / result["kd"]:.2f}x | {memory[name]:.0f} |')
+
+
+if __name__ == '__main__':
+    main()
