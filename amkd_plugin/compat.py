@@ -1,7 +1,7 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Make the released OpenMMLab stack work on PyTorch >= 2.
+"""Make the released OpenMMLab stack work on PyTorch >= 2 and without GPUs.
 
-Two defects of the released packages are mended here, and nothing else
+Three defects of the released packages are mended here, and nothing else
 lives in this module. Each fix checks that its defect is present and does
 nothing otherwise, so a fixed upstream release turns this module into a
 no-op.
@@ -27,6 +27,14 @@ no-op.
    ``getattr`` would reopen arbitrary code execution, so instead those
    functions, which every process re-registers on import anyway, are left
    out. Safe loading stays on: any other type in a checkpoint is refused.
+
+3. MMEngine 0.10.7 cannot train or test distributed without a GPU, even
+   with ``env_cfg.dist_cfg.backend='gloo'``: ``init_dist`` always calls
+   ``torch.cuda.set_device`` and the runner always gives
+   ``MMDistributedDataParallel`` CUDA ``device_ids``, which torch refuses
+   for a CPU model. We skip ``set_device`` where CUDA is unavailable and
+   drop ``device_ids`` for a model on the CPU. Both changes touch only
+   calls that would otherwise fail, so they are no-ops on GPU machines.
 """
 import importlib.abc
 import importlib.machinery
@@ -37,7 +45,9 @@ from typing import NoReturn, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.dist import utils as dist_utils
 from mmengine.logging import HistoryBuffer
+from mmengine.model import MMDistributedDataParallel
 
 _BACKEND_CONFIG = 'mmrazor.structures.quantization.backend_config'
 _BACKEND_CONFIG_FUNCTIONS = [
@@ -137,7 +147,45 @@ def _patch_checkpoint_loading() -> None:
         [HistoryBuffer, *_numpy_checkpoint_globals()])
 
 
+# getattr: a reloaded module must not wrap its own wrappers.
+_stock_init_dist_pytorch = getattr(dist_utils._init_dist_pytorch, 'stock',
+                                   dist_utils._init_dist_pytorch)
+_stock_ddp_init = getattr(MMDistributedDataParallel.__init__, 'stock',
+                          MMDistributedDataParallel.__init__)
+
+
+def _init_dist_pytorch(backend, init_backend: str = 'torch', **kwargs):
+    """MMEngine's ``_init_dist_pytorch``, also without a GPU."""
+    other_accelerator = any(
+        getattr(dist_utils, f'is_{name}_available', lambda: False)()
+        for name in ('mlu', 'npu', 'musa'))
+    if (torch.cuda.is_available() or other_accelerator
+            or init_backend != 'torch'):
+        return _stock_init_dist_pytorch(
+            backend, init_backend=init_backend, **kwargs)
+    # The stock function differs only by torch.cuda.set_device(LOCAL_RANK).
+    torch.distributed.init_process_group(backend=backend, **kwargs)
+
+
+def _ddp_init(self, module, *args, **kwargs) -> None:
+    """``MMDistributedDataParallel.__init__``, also for a model on the CPU."""
+    if kwargs.get('device_ids') is not None and all(
+            p.device.type == 'cpu' for p in module.parameters()):
+        kwargs['device_ids'] = None  # torch's DDP requires it for CPU models
+    _stock_ddp_init(self, module, *args, **kwargs)
+
+
+_init_dist_pytorch.stock = _stock_init_dist_pytorch
+_ddp_init.stock = _stock_ddp_init
+
+
+def _patch_distributed_without_gpu() -> None:
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+    MMDistributedDataParallel.__init__ = _ddp_init
+
+
 def apply() -> None:
     """Apply every fix this stack needs; safe to call more than once."""
     _patch_mmrazor_import()
     _patch_checkpoint_loading()
+    _patch_distributed_without_gpu()

@@ -268,3 +268,35 @@ def cifar10_root(make_cifar) -> Path:
 def tiny_imagenet_root(make_tiny_imagenet) -> Path:
     """A shared tiny Tiny ImageNet: 3 classes, 2 train and 2 val each."""
     return make_tiny_imagenet()
+
+
+# --- AMKD unit-test fixtures (tests/test_boundary_attack.py, ...) ----------
+
+
+@pytest.fixture(scope='module')
+def single_torch_thread():
+    """Run a module's tiny CPU models on one torch thread, then restore.
+
+    Tiny models gain nothing from intra-op threads, and on a busy machine
+    contended threads make them many times slower.
+    """
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def mmrazor_scope():
+    """Build from MMRazor's registries whatever scope an earlier test left.
+
+    A Runner makes its ``default_scope`` the current one for the whole
+    process; this restores the previous scopes afterwards.
+    """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        yield
+
+
+# --- end of AMKD unit-test fixtures ----------------------------------------

@@ -16,6 +16,11 @@ import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.models.task_modules import BoundaryAttack, BoundarySamples
 from mmrazor.registry import TASK_UTILS
 
+# Tiny CPU models on one torch thread, built in MMRazor's scope (see
+# conftest.py).
+pytestmark = pytest.mark.usefixtures('single_torch_thread',
+                                     'mmrazor_scope')
+
 IMAGE_SHAPE = (2, 2, 2)  # C, H, W: 8 features once flattened
 NUM_FEATURES = 8
 
@@ -350,8 +355,11 @@ def test_conv_teacher_finished_samples_stop_moving():
 
     full_inputs, full_reached, full_steps = run(20)
     assert full_reached.sum() >= 3
-    for i in full_reached.nonzero().flatten().tolist():
-        s = full_steps[i].item()
+    # One sample per distinct reach step, a handful suffices.
+    by_step = {full_steps[i].item(): i
+               for i in full_reached.nonzero().flatten().tolist()}
+    assert len(by_step) >= 3
+    for s, i in sorted(by_step.items())[:5]:
         inputs, reached, steps = run(s)
         assert reached[i] and steps[i] == s
         torch.testing.assert_close(inputs[i], full_inputs[i], rtol=0,

@@ -1,0 +1,554 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""End to end through the real command line tools, on tiny on-disk data.
+
+Every test runs ``tools/train.py``, ``tools/test.py`` or the ``dist_*.sh``
+launchers in a subprocess from the repository root, exactly as a user
+would, with the shipped configs shrunk through ``--cfg-options`` (two
+epochs at most, one CIFAR-100 image per class, no dataloader workers).
+
+The teacher trained in (a) is shared by the distillation tests through a
+module-scoped fixture. Subprocesses run with ``OMP_NUM_THREADS=1`` unless
+the caller sets it: on a small shared CPU machine, several OpenMP threads
+per process fighting for cores make each step many times slower.
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import List, Optional, Sequence
+
+import pytest
+import torch
+
+import amkd_plugin  # noqa: F401  (weights-only loading of runner files)
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEACHER_CFG = 'configs/teachers/resnet56_cifar100.py'
+TEACHER_CMD = f'python tools/train.py {TEACHER_CFG}'
+AMKD_CFG = 'configs/amkd/resnet56_resnet20_cifar100.py'
+TOOL_TIMEOUT = 600
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def run(args: Sequence[str],
+        env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Run a command from the repository root and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.setdefault('OMP_NUM_THREADS', '1')
+    result = subprocess.run([str(arg) for arg in args],
+                            cwd=REPO_ROOT,
+                            env=full_env,
+                            capture_output=True,
+                            text=True,
+                            timeout=TOOL_TIMEOUT)
+    result.output = result.stdout + result.stderr
+    return result
+
+
+def data_options(data_root: Path, batch_size: int = 32) -> List[str]:
+    """``--cfg-options`` that point every loader at a tiny dataset."""
+    options = ['default_hooks.checkpoint.interval=1']
+    for loader in ('train', 'val', 'test'):
+        options += [
+            f'{loader}_dataloader.dataset.data_root={data_root}',
+            f'{loader}_dataloader.batch_size={batch_size}',
+            f'{loader}_dataloader.num_workers=0',
+            f'{loader}_dataloader.persistent_workers=False',
+        ]
+    return options
+
+
+def train(config: str,
+          work_dir: Path,
+          data_root: Path,
+          *options: str,
+          resume: bool = False) -> subprocess.CompletedProcess:
+    args = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
+    if resume:
+        args.append('--resume')
+    args += ['--cfg-options', *data_options(data_root), *options]
+    return run(args)
+
+
+def evaluate(config: str, checkpoint: Path, work_dir: Path, data_root: Path,
+             *options: str) -> subprocess.CompletedProcess:
+    out = work_dir / 'metrics.json'
+    result = run([
+        sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
+        work_dir, '--out', out, '--cfg-options', *data_options(data_root),
+        *options
+    ])
+    result.out = out
+    return result
+
+
+def tail(result: subprocess.CompletedProcess, chars: int = 6000) -> str:
+    return f'exit {result.returncode}; output ends:\n{result.output[-chars:]}'
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, tail(result)
+    assert 'Traceback' not in result.output, tail(result)
+
+
+def assert_user_error(result: subprocess.CompletedProcess,
+                      *expected: str) -> None:
+    """A nonzero exit with one clear message on stderr, no traceback."""
+    assert result.returncode != 0, tail(result)
+    assert 'Traceback' not in result.output, tail(result)
+    assert 'error: ' in result.stderr, tail(result)
+    for text in expected:
+        assert text in result.stderr, (text, tail(result))
+
+
+def assert_metrics_table(result: subprocess.CompletedProcess) -> dict:
+    """test.py printed its table and dumped the same metrics to --out."""
+    assert_ok(result)
+    table = dict(
+        re.findall(r'^(accuracy/top\d+)\s+([\d.]+)\s*$', result.stdout,
+                   re.MULTILINE))
+    assert set(table) == {'accuracy/top1', 'accuracy/top5'}, tail(result)
+    metrics = json.loads(result.out.read_text())
+    for name, printed in table.items():
+        assert 0 <= metrics[name] <= 100
+        assert float(printed) == pytest.approx(metrics[name], abs=1e-4)
+    return metrics
+
+
+def scalars(work_dir: Path, run_index: int = -1) -> List[dict]:
+    """The records of ``vis_data/scalars.json`` of one run in a work dir.
+
+    Runs are told apart by their timestamp folders; ``run_index`` counts
+    them in time order (0: the first run, -1: the latest).
+    """
+    files = sorted(work_dir.glob('*/vis_data/scalars.json'))
+    assert files, f'no scalars.json in {work_dir}'
+    return [
+        json.loads(line)
+        for line in files[run_index].read_text().splitlines() if line.strip()
+    ]
+
+
+def last_checkpoint(work_dir: Path) -> Path:
+    return Path((work_dir / 'last_checkpoint').read_text().strip())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def save_model_checkpoint(config: str, path: Path) -> Path:
+    """Save freshly initialised weights of a config's (classifier) model."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(REPO_ROOT / config)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
+    return path
+
+
+# --------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope='module')
+def cifar100_tiny(make_cifar) -> Path:
+    """CIFAR-100 with one train and one test image per class."""
+    return make_cifar('cifar100', num_per_class=1)
+
+
+@pytest.fixture(scope='module')
+def teacher(tmp_path_factory, cifar100_tiny) -> SimpleNamespace:
+    """The ResNet56 teacher: one epoch, then resumed for a second."""
+    work_dir = tmp_path_factory.mktemp('teacher')
+    first = train(TEACHER_CFG, work_dir, cifar100_tiny,
+                  'train_cfg.max_epochs=1')
+    assert_ok(first)
+    resumed = train(
+        TEACHER_CFG,
+        work_dir,
+        cifar100_tiny,
+        'train_cfg.max_epochs=2',
+        resume=True)
+    assert_ok(resumed)
+    return SimpleNamespace(
+        work_dir=work_dir,
+        data_root=cifar100_tiny,
+        first=first,
+        resumed=resumed,
+        checkpoint=work_dir / 'epoch_2.pth')
+
+
+@pytest.fixture(scope='module')
+def amkd(tmp_path_factory, teacher) -> SimpleNamespace:
+    """The AMKD flagship: one epoch, then resumed for a second."""
+    work_dir = tmp_path_factory.mktemp('amkd')
+    ckpt = f'model.teacher_ckpt={teacher.checkpoint}'
+    first = train(AMKD_CFG, work_dir, teacher.data_root,
+                  'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
+                  ckpt)
+    assert_ok(first)
+    resumed = train(
+        AMKD_CFG,
+        work_dir,
+        teacher.data_root,
+        'train_cfg.max_epochs=2',
+        'default_hooks.logger.interval=1',
+        ckpt,
+        resume=True)
+    assert_ok(resumed)
+    return SimpleNamespace(
+        work_dir=work_dir, first=first, resumed=resumed, teacher_option=ckpt)
+
+
+# ------------------------------------------------------------ (a) teacher
+
+
+def test_teacher_trains_and_saves(teacher):
+    work_dir = teacher.work_dir
+    output = teacher.first.output
+    assert 'Epoch(train) [1][4/4]' in output
+    assert re.search(r'Epoch\(val\) \[1\]\[\d+/\d+\]\s+accuracy/top1', output)
+    assert (work_dir / 'epoch_1.pth').is_file()
+    assert list(work_dir.glob('best_accuracy_top1_epoch_*.pth'))
+    # Logs: the text log, the json log and the scalars of the visualizer.
+    assert list(work_dir.glob('*/*.log'))
+    assert list(work_dir.glob('*/vis_data/*.json'))
+    records = scalars(work_dir, run_index=0)
+    assert any('loss' in r and r.get('epoch') == 1 for r in records)
+    assert any('accuracy/top1' in r for r in records)
+
+
+def test_teacher_resumes(teacher):
+    output = teacher.resumed.output
+    assert 'resumed epoch: 1, iter: 4' in output
+    assert 'Epoch(train) [2][4/4]' in output
+    assert 'Epoch(train) [1]' not in output  # epoch 1 was not trained again
+    assert last_checkpoint(teacher.work_dir) == teacher.checkpoint
+    # Loads weights-only (torch's default), history buffers included.
+    checkpoint = torch.load(teacher.checkpoint, weights_only=True)
+    assert checkpoint['meta']['epoch'] == 2
+    assert checkpoint['meta']['iter'] == 8
+    assert 'train/loss' in checkpoint['message_hub']['log_scalars']
+    assert 'head.fc.weight' in checkpoint['state_dict']
+    assert checkpoint['state_dict']['head.fc.weight'].shape == (100, 64)
+
+
+def test_teacher_evaluates(teacher, tmp_path):
+    result = evaluate(TEACHER_CFG, teacher.checkpoint, tmp_path,
+                      teacher.data_root)
+    assert_metrics_table(result)
+    assert 'Load checkpoint from' in result.output
+
+
+# ----------------------------------------------------- (b) missing dataset
+
+
+def test_missing_dataset_explains_where_and_how(tmp_path):
+    data_root = tmp_path / 'nowhere'
+    result = train(TEACHER_CFG, tmp_path / 'work', data_root,
+                   'train_cfg.max_epochs=1')
+    assert_user_error(result, f'{data_root}/cifar-100-python',
+                      'cifar-100-python.tar.gz', 'tar -xzf')
+    assert result.stderr.count('error: ') == 1
+    assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+# -------------------------------------------------------- (c) AMKD flagship
+
+
+def test_amkd_trains_with_boundary_losses(amkd):
+    output = amkd.first.output
+    assert 'Epoch(train) [1][4/4]' in output
+    for key in ('student.loss', 'distill.loss_kd', 'distill.loss_boundary_kd',
+                'distill.loss_triplet', 'boundary_weight',
+                'boundary_attacked', 'boundary_reached'):
+        assert f'{key}: ' in output, key
+    assert (amkd.work_dir / 'epoch_1.pth').is_file()
+    # The boundary weight decays linearly to 0 at 75% of training.
+    weights = [
+        r['boundary_weight'] for r in scalars(amkd.work_dir, run_index=0)
+        if 'boundary_weight' in r
+    ]
+    assert weights == pytest.approx([1., 2 / 3, 1 / 3, 0.])
+
+
+def test_amkd_resumes_with_attack_state(amkd):
+    output = amkd.resumed.output
+    assert 'resumed epoch: 1, iter: 4' in output
+    assert 'Epoch(train) [2][4/4]' in output
+    assert 'Epoch(train) [1]' not in output
+    checkpoint_path = amkd.work_dir / 'epoch_2.pth'
+    assert last_checkpoint(amkd.work_dir) == checkpoint_path
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    assert checkpoint['meta']['epoch'] == 2
+    assert 'adversarial_boundary' in checkpoint
+    assert 'attack' in checkpoint['adversarial_boundary']
+    state = checkpoint['state_dict']
+    assert any(k.startswith('architecture.') for k in state)
+    assert any(k.startswith('teacher.') for k in state)
+    assert state['architecture.head.fc.weight'].shape == (100, 64)
+
+
+def test_amkd_evaluates(amkd, teacher, tmp_path):
+    result = evaluate(AMKD_CFG, amkd.work_dir / 'epoch_2.pth', tmp_path,
+                      teacher.data_root, amkd.teacher_option)
+    assert_metrics_table(result)
+
+
+# ------------------------------------------------ (d) baselines and mixing
+
+
+@pytest.mark.parametrize('config, logged', [
+    ('configs/kd/resnet56_resnet20_cifar100.py',
+     ['distill.loss_kd: ', 'boundary_weight: 0.0000',
+      'boundary_attacked: 0.0000', 'distill.loss_boundary_kd: 0.0000']),
+    ('configs/bss/resnet56_resnet20_cifar100.py',
+     ['distill.loss_boundary_kd: ', 'distill.loss_triplet: 0.0000']),
+    ('configs/amkd/resnet56_resnet20_cifar100_dkd.py',
+     ['distill.loss_dkd: ', 'distill.loss_boundary_kd: ']),
+    ('configs/amkd/resnet56_resnet20_cifar100_fitnet.py',
+     ['distill.loss_fitnet: ', 'distill.loss_boundary_kd: ']),
+],
+                         ids=['kd', 'bss', 'amkd_dkd', 'amkd_fitnet'])
+def test_distillation_variant_trains_and_evaluates(config, logged, teacher,
+                                                   tmp_path):
+    ckpt = f'model.teacher_ckpt={teacher.checkpoint}'
+    result = train(config, tmp_path, teacher.data_root,
+                   'train_cfg.max_epochs=1', ckpt)
+    assert_ok(result)
+    assert 'Epoch(train) [1][4/4]' in result.output
+    for text in logged:
+        assert text in result.output, (text, tail(result))
+    assert re.search(r'Epoch\(val\) \[1\]\[\d+/\d+\]\s+accuracy/top1',
+                     result.output)
+    checkpoint = tmp_path / 'epoch_1.pth'
+    assert checkpoint.is_file()
+    assert_metrics_table(
+        evaluate(config, checkpoint, tmp_path / 'test', teacher.data_root,
+                 ckpt))
+
+
+# ---------------------------------------------- (e) bad teacher checkpoints
+
+
+@pytest.fixture(scope='module')
+def cifar10_teacher_checkpoint(tmp_path_factory) -> Path:
+    """A ResNet56 checkpoint for 10 classes (a CIFAR-10 teacher)."""
+    return save_model_checkpoint(
+        'configs/teachers/resnet56_cifar10.py',
+        tmp_path_factory.mktemp('cifar10_teacher') / 'epoch_240.pth')
+
+
+@pytest.mark.parametrize('problem',
+                         ['missing', 'garbage', 'truncated', 'wrong_classes'])
+def test_bad_teacher_checkpoint_stops_before_training(
+        problem, tmp_path, cifar100_tiny, cifar10_teacher_checkpoint):
+    if problem == 'missing':
+        checkpoint = tmp_path / 'teacher' / 'epoch_240.pth'
+        expected = [f'{checkpoint} does not exist', TEACHER_CMD]
+    elif problem == 'garbage':
+        checkpoint = tmp_path / 'garbage.pth'
+        checkpoint.write_bytes(b'not a checkpoint\n' + bytes(range(256)) * 16)
+        expected = [f'{checkpoint} cannot be read', TEACHER_CMD]
+    elif problem == 'truncated':  # e.g. an interrupted copy
+        data = cifar10_teacher_checkpoint.read_bytes()
+        checkpoint = tmp_path / 'truncated.pth'
+        checkpoint.write_bytes(data[:len(data) // 2])
+        expected = [f'{checkpoint} cannot be read', TEACHER_CMD]
+    else:
+        checkpoint = cifar10_teacher_checkpoint
+        expected = [f'{checkpoint} does not fit', 'head.fc.weight',
+                    TEACHER_CMD]
+    work_dir = tmp_path / 'work'
+    result = train(AMKD_CFG, work_dir, cifar100_tiny,
+                   'train_cfg.max_epochs=1',
+                   f'model.teacher_ckpt={checkpoint}')
+    assert_user_error(result, *expected)
+    assert 'Epoch(train)' not in result.output
+    assert not list(work_dir.glob('*.pth'))
+
+
+# --------------------------------------------------- (f) stock MMRazor KD
+
+STOCK_KD_CONFIG = '''
+_base_ = [
+    '{repo}/configs/_base_/datasets/cifar100.py',
+    '{repo}/configs/_base_/schedules/cifar_kd_240e.py',
+    '{repo}/configs/_base_/default_runtime.py',
+]
+default_scope = 'mmrazor'
+
+teacher = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='CIFARResNet', depth=14),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=100,
+        in_channels=64,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+student = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='CIFARResNet', depth=8),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=100,
+        in_channels=64,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+
+model = dict(
+    _scope_='mmrazor',
+    type='SingleTeacherDistill',
+    architecture=student,
+    teacher=teacher,
+    teacher_ckpt='{teacher_ckpt}',
+    distiller=dict(
+        type='ConfigurableDistiller',
+        student_recorders=dict(
+            fc=dict(type='ModuleOutputs', source='head.fc')),
+        teacher_recorders=dict(
+            fc=dict(type='ModuleOutputs', source='head.fc')),
+        distill_losses=dict(
+            loss_kl=dict(type='KLDivergence', tau=4, loss_weight=3)),
+        loss_forward_mappings=dict(
+            loss_kl=dict(
+                preds_S=dict(from_student=True, recorder='fc'),
+                preds_T=dict(from_student=False, recorder='fc')))))
+
+find_unused_parameters = True
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+'''
+
+
+def test_stock_mmrazor_kd_config_trains(tmp_path, cifar100_tiny):
+    teacher_ckpt = save_model_checkpoint(
+        'configs/_base_/models/resnet14.py', tmp_path / 'resnet14.pth')
+    config = tmp_path / 'kd_logits_resnet14_resnet8_cifar100.py'
+    config.write_text(
+        STOCK_KD_CONFIG.format(repo=REPO_ROOT, teacher_ckpt=teacher_ckpt))
+    work_dir = tmp_path / 'work'
+    result = train(config, work_dir, cifar100_tiny, 'train_cfg.max_epochs=1')
+    assert_ok(result)
+    assert 'Epoch(train) [1][4/4]' in result.output
+    assert 'distill.loss_kl: ' in result.output
+    assert 'student.loss: ' in result.output
+    # SingleTeacherDistillValLoop evaluates the student and the teacher.
+    assert re.search(r'Epoch\(val\) \[1\]\[\d+/\d+\]\s+accuracy/top1.*'
+                     r'teacher\.accuracy/top1', result.output)
+    checkpoint = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
+    assert 'architecture.backbone.conv1.weight' in checkpoint['state_dict']
+
+
+# ------------------------------------------------- (g) distributed on CPU
+
+RANK_DUMP_HOOK = '''
+import os.path as osp
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DumpRankParamsHook(Hook):
+    """Save this rank's parameters after training, to compare ranks."""
+
+    def after_train(self, runner):
+        model = runner.model
+        assert is_model_wrapper(model), type(model)
+        params = {name: p.detach().clone()
+                  for name, p in model.module.named_parameters()}
+        torch.save(params, osp.join(runner.work_dir,
+                                    f'params_rank{runner.rank}.pth'))
+'''
+
+
+def test_distributed_training_on_cpu(tmp_path, cifar100_tiny):
+    """2 gloo processes via dist_train.sh; ranks end with equal weights."""
+    small = ['model.backbone.depth=8', 'env_cfg.dist_cfg.backend=gloo']
+    (tmp_path / 'rank_dump_hook.py').write_text(RANK_DUMP_HOOK)
+    config = tmp_path / 'resnet8_cifar100_dump.py'
+    config.write_text(
+        f"_base_ = ['{REPO_ROOT / TEACHER_CFG}']\n"
+        "custom_imports = dict(imports=['amkd_plugin', 'rank_dump_hook'], "
+        'allow_failed_imports=False)\n'
+        "custom_hooks = [dict(type='DumpRankParamsHook')]\n")
+    env = dict(
+        PYTHON=sys.executable,
+        PORT=str(free_port()),
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(tmp_path),
+                          os.environ.get('PYTHONPATH')])))
+    work_dir = tmp_path / 'work'
+    result = run([
+        'bash', 'tools/dist_train.sh', config, 2, '--work-dir', work_dir,
+        '--cfg-options', *data_options(cifar100_tiny, batch_size=16),
+        'train_cfg.max_epochs=1', *small
+    ],
+                 env=env)
+    assert_ok(result)
+    assert 'Distributed training: True' in result.output
+    assert 'GPU number: 2' in result.output  # MMEngine's name: world size
+    # 100 images, 16 per process and step, 2 processes: 4 steps.
+    assert 'Epoch(train) [1][4/4]' in result.output
+    assert [p.name for p in work_dir.glob('epoch_*.pth')] == ['epoch_1.pth']
+
+    # Both ranks finished, with the same parameters as the checkpoint.
+    ranks = [torch.load(work_dir / f'params_rank{r}.pth') for r in (0, 1)]
+    saved = torch.load(work_dir / 'epoch_1.pth',
+                       weights_only=True)['state_dict']
+    assert ranks[0].keys() == ranks[1].keys()
+    for name, value in ranks[0].items():
+        assert torch.equal(value, ranks[1][name]), name
+        assert torch.equal(value, saved[name]), name
+
+    # 2-process evaluation agrees with 1-process evaluation.
+    checkpoint = work_dir / 'epoch_1.pth'
+    env['PORT'] = str(free_port())
+    out = tmp_path / 'dist_metrics.json'
+    dist_test = run([
+        'bash', 'tools/dist_test.sh', TEACHER_CFG, checkpoint, 2,
+        '--work-dir', tmp_path / 'dist_test', '--out', out, '--cfg-options',
+        *data_options(cifar100_tiny), *small
+    ],
+                    env=env)
+    dist_test.out = out
+    single = evaluate(TEACHER_CFG, checkpoint, tmp_path / 'test',
+                      cifar100_tiny, 'model.backbone.depth=8')
+    assert 'GPU number: 2' in dist_test.output
+    assert assert_metrics_table(dist_test) == assert_metrics_table(single)
+
+
+def test_distributed_amkd_on_cpu(tmp_path, teacher):
+    """The flagship over 2 gloo processes: DDP-wrapped AMKD and its hook."""
+    work_dir = tmp_path / 'work'
+    result = run([
+        'bash', 'tools/dist_train.sh', AMKD_CFG, 2, '--work-dir', work_dir,
+        '--cfg-options', *data_options(teacher.data_root, batch_size=16),
+        'train_cfg.max_epochs=1', 'env_cfg.dist_cfg.backend=gloo',
+        f'model.teacher_ckpt={teacher.checkpoint}'
+    ],
+                 env=dict(PYTHON=sys.executable, PORT=str(free_port())))
+    assert_ok(result)
+    assert 'GPU number: 2' in result.output
+    assert 'Epoch(train) [1][4/4]' in result.output
+    for key in ('distill.loss_boundary_kd', 'distill.loss_triplet',
+                'boundary_attacked'):
+        assert f'{key}: ' in result.output, key
+    checkpoint = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
+    assert 'adversarial_boundary' in checkpoint
