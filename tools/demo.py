@@ -42,7 +42,7 @@ def train_and_test(config: str, work_dir: str, epochs: int,
     checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
     metrics = osp.join(work_dir, 'test_metrics.json')
     run(['tools/test.py', config, checkpoint, '--work-dir', work_dir,
-         '--out', metrics, '--cfg-options', *extra])
+         '--out', metrics, *(['--cfg-options', *extra] if extra else [])])
     with open(metrics) as f:
         result = json.load(f)
     command = ' '.join(['python tools/train.py', config, '--cfg-options',

@@ -58,6 +58,9 @@ class AMKDDistill(SingleTeacherDistill):
                  teacher_ckpt: str,
                  attack: Dict = dict(type='BoundaryAttack'),
                  **kwargs) -> None:
+        if kwargs.get('teacher_trainable'):
+            raise ValueError('AMKD attacks a frozen teacher: its boundary '
+                             'must not move. Set teacher_trainable=False.')
         super().__init__(
             architecture=resolve_model_config(architecture),
             teacher=resolve_model_config(teacher),
@@ -93,9 +96,12 @@ class AMKDDistill(SingleTeacherDistill):
             with self.distiller.recording(from_student=True), \
                     self.distiller.deliveries:
                 self.distiller.set_deliveries_override(True)
-                losses = add_prefix(
-                    self.student(batch_inputs, data_samples, mode='loss'),
-                    'student')
+                student_losses = self.student(
+                    batch_inputs, data_samples, mode='loss')
+        # As in SingleTeacherDistill: the pass is still needed (records,
+        # logits for the attack), only its task loss may be left out.
+        losses = (add_prefix(student_losses, 'student')
+                  if self.calculate_student_loss else dict())
         teacher_logits = self._logits['teacher'].get_record_data()
         student_logits = self._logits['student'].get_record_data()
 

@@ -48,9 +48,12 @@ def load_teacher_checkpoint(teacher: nn.Module, checkpoint: Optional[str],
         state = CheckpointLoader.load_checkpoint(checkpoint, 'cpu')
         state = state.get('state_dict', state)
     except Exception as error:  # whatever torch.load raises on a bad file
+        # Only the first line: torch's weights-only errors go on to suggest
+        # weights_only=False, which a corrupt file must never lead to.
+        reason = str(error).strip().splitlines()[0] if str(error) else ''
         raise UserInputError(
             f'Teacher checkpoint {checkpoint} cannot be read '
-            f'({type(error).__name__}: {error}); it may be truncated or '
+            f'({type(error).__name__}: {reason}); it may be truncated or '
             f'not a checkpoint. Make it again with `{make}`.') from None
     try:
         load_state_dict(teacher, state, strict=True)

@@ -132,7 +132,8 @@ class BoundaryAttack:
 
     def max_samples(self, batch_size: int) -> int:
         """m = ceil(max_ratio * batch_size)."""
-        return math.ceil(batch_size * self.max_ratio)
+        # The tolerance keeps float error from rounding e.g. 100 * 0.07 up.
+        return math.ceil(batch_size * self.max_ratio - 1e-9)
 
     def select(self, labels: Tensor, teacher_logits: Tensor,
                student_logits: Tensor) -> Tensor:
