@@ -431,3 +431,21 @@ def test_missing_model_config_file(flagship_cfg, teacher_ckpt):
                        match='configs/teachers/no_such_teacher.py does not '
                        'exist'):
         build_algorithm(cfg)
+
+
+# --- mixed precision ---------------------------------------------------------
+
+
+def test_step_under_autocast(algorithm):
+    """The step as `--amp` runs it (CPU autocast stands in for CUDA's)."""
+    data = make_batch(algorithm)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = forward_loss(algorithm, data)
+
+    assert algorithm.attack_stats['attacked'] > 0
+    assert all(torch.isfinite(v) for v in losses.values())
+    # Not its sign: CPU autocast runs MMRazor's KL in bfloat16.
+    assert losses['distill.loss_boundary_kd'] != 0
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in algorithm.teacher.parameters())
+    assert any(p.grad is not None for p in algorithm.student.parameters())

@@ -45,8 +45,8 @@ def train_and_test(config: str, work_dir: str, epochs: int,
          '--out', metrics, *(['--cfg-options', *extra] if extra else [])])
     with open(metrics) as f:
         result = json.load(f)
-    command = ' '.join(['python tools/train.py', config, '--cfg-options',
-                        *options])
+    command = ' '.join(['python tools/train.py', config, '--work-dir',
+                        work_dir, '--cfg-options', *options])
     return dict(top1=result['accuracy/top1'], command=command)
 
 

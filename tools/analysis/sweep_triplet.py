@@ -6,7 +6,9 @@ resnet20_resnet8_digits.py``) once per (margin, weight, seed) from one
 teacher checkpoint, evaluates each with ``tools/test.py`` and prints a
 table of held-out top-1 (mean and spread over seeds). This is how the
 defaults in ``configs/_base_/distill/amkd.py`` were chosen; the table is
-in ``docs/method.md``.
+in ``docs/method.md``. Weight 0 is BSS, whatever the margin, so it runs
+once. ``--jobs`` runs that many trainings at once (give each one thread,
+``OMP_NUM_THREADS=1``, on a small machine).
 
 Example:
     python tools/train.py configs/teachers/resnet20_digits.py \
@@ -16,6 +18,7 @@ Example:
 """
 import argparse
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 import os.path as osp
 import statistics
 import sys
@@ -30,38 +33,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--teacher-ckpt', required=True)
     parser.add_argument('--work-dir', default='work_dirs/sweep_triplet')
-    parser.add_argument('--margins', type=float, nargs='+',
-                        default=[0.1, 0.2, 0.5])
     parser.add_argument('--weights', type=float, nargs='+',
                         default=[0.5, 1.0, 2.0])
+    parser.add_argument('--margins', type=float, nargs='+',
+                        default=[0.1, 0.2, 0.5])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--epochs', type=int, default=20)
+    parser.add_argument('--jobs', type=int, default=1)
     args = parser.parse_args()
 
-    results = {}
-    for margin, weight in itertools.product(args.margins, args.weights):
-        top1 = []
-        for seed in args.seeds:
-            options = [
-                f'model.teacher_ckpt={args.teacher_ckpt}',
-                f'randomness.seed={seed}',
-                f'model.distiller.distill_losses.loss_triplet.margin={margin}',
-                'model.distiller.distill_losses.loss_triplet.loss_weight='
-                f'{weight}',
-            ]
-            work_dir = osp.join(args.work_dir,
-                                f'm{margin}_w{weight}_s{seed}')
-            top1.append(
-                train_and_test(CONFIG, work_dir, args.epochs, options)['top1'])
-        results[margin, weight] = top1
+    settings = [(0.0, args.margins[0])] + list(
+        itertools.product(args.weights, args.margins))
+
+    def train(setting_and_seed) -> float:
+        (weight, margin), seed = setting_and_seed
+        loss = 'model.distiller.distill_losses.loss_triplet'
+        options = [
+            f'model.teacher_ckpt={args.teacher_ckpt}',
+            f'randomness.seed={seed}', f'{loss}.margin={margin}',
+            f'{loss}.loss_weight={weight}'
+        ]
+        work_dir = osp.join(args.work_dir, f'w{weight}_m{margin}_s{seed}')
+        return train_and_test(CONFIG, work_dir, args.epochs, options)['top1']
+
+    runs = list(itertools.product(settings, args.seeds))
+    with ThreadPoolExecutor(args.jobs) as pool:
+        top1 = dict(zip(runs, pool.map(train, runs)))
+    results = {
+        setting: [top1[setting, seed] for seed in args.seeds]
+        for setting in settings
+    }
 
     print(f'\nAMKD ResNet20 -> ResNet8 on digits, {args.epochs} epochs, '
           f'seeds {args.seeds}; held-out top-1 (%), mean +- std:\n')
-    print('| margin | weight | top-1 |')
+    print('| triplet weight | margin | top-1 |')
     print('|---|---|---|')
-    for (margin, weight), top1 in results.items():
-        spread = statistics.stdev(top1) if len(top1) > 1 else 0.
-        print(f'| {margin} | {weight} | {statistics.mean(top1):.2f} '
+    for (weight, margin), values in results.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.
+        margin_text = '- (BSS)' if weight == 0 else margin
+        print(f'| {weight} | {margin_text} | {statistics.mean(values):.2f} '
               f'+- {spread:.2f} |')
 
 

@@ -11,9 +11,9 @@ import torch
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from .utils import DEFAULT_INIT_CFG, normalize_out_indices
+from .utils import (DEFAULT_INIT_CFG, freeze_norm_stats,
+                    normalize_out_indices)
 
 
 def _conv3x3(in_channels: int, out_channels: int,
@@ -178,7 +178,5 @@ class CIFARResNet(BaseBackbone):
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            freeze_norm_stats(self)
         return self

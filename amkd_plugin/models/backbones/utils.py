@@ -2,6 +2,9 @@
 """Helpers shared by the CIFAR backbones."""
 from typing import List, Sequence, Tuple, Union
 
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
 # Kaiming fan-out for convs and unit BN, as in RepDistiller/CRD, so students
 # and teachers trained here start from the same init as the published runs.
 DEFAULT_INIT_CFG: List[dict] = [
@@ -34,3 +37,10 @@ def normalize_out_indices(out_indices: Union[int, Sequence[int]],
                 f'out_indices must be in [{-num_stages}, {num_stages}), '
                 f'got {tuple(out_indices)}')
     return tuple(sorted({index % num_stages for index in out_indices}))
+
+
+def freeze_norm_stats(module: nn.Module) -> None:
+    """Put every BatchNorm of ``module`` in eval mode (``norm_eval``)."""
+    for child in module.modules():
+        if isinstance(child, _BatchNorm):
+            child.eval()

@@ -11,9 +11,9 @@ import torch
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from .utils import DEFAULT_INIT_CFG, normalize_out_indices
+from .utils import (DEFAULT_INIT_CFG, freeze_norm_stats,
+                    normalize_out_indices)
 
 
 class PreActBlock(nn.Module):
@@ -165,7 +165,5 @@ class CIFARWideResNet(BaseBackbone):
         """
         super().train(mode)
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            freeze_norm_stats(self)
         return self
