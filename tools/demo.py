@@ -33,16 +33,24 @@ def run(command: List[str]) -> None:
     subprocess.run([sys.executable, *command], check=True)
 
 
-def train_and_test(config: str, work_dir: str, epochs: int,
-                   extra: List[str]) -> dict:
-    """Train ``config`` into ``work_dir``, test its last checkpoint."""
+def train_and_test(config: str,
+                   work_dir: str,
+                   epochs: int,
+                   extra: List[str],
+                   reuse: bool = False) -> dict:
+    """Train ``config`` into ``work_dir``, test its last checkpoint.
+
+    With ``reuse``, a work dir that already holds test metrics is taken as
+    it is (so an interrupted sweep picks up where it stopped).
+    """
     options = [f'train_cfg.max_epochs={epochs}', *extra]
-    run(['tools/train.py', config, '--work-dir', work_dir,
-         '--cfg-options', *options])
-    checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
     metrics = osp.join(work_dir, 'test_metrics.json')
-    run(['tools/test.py', config, checkpoint, '--work-dir', work_dir,
-         '--out', metrics, *(['--cfg-options', *extra] if extra else [])])
+    if not (reuse and osp.isfile(metrics)):
+        run(['tools/train.py', config, '--work-dir', work_dir,
+             '--cfg-options', *options])
+        checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
+        run(['tools/test.py', config, checkpoint, '--work-dir', work_dir,
+             '--out', metrics, *(['--cfg-options', *extra] if extra else [])])
     with open(metrics) as f:
         result = json.load(f)
     command = ' '.join(['python tools/train.py', config, '--work-dir',

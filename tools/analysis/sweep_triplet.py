@@ -8,7 +8,8 @@ table of held-out top-1 (mean and spread over seeds). This is how the
 defaults in ``configs/_base_/distill/amkd.py`` were chosen; the table is
 in ``docs/method.md``. Weight 0 is BSS, whatever the margin, so it runs
 once. ``--jobs`` runs that many trainings at once (give each one thread,
-``OMP_NUM_THREADS=1``, on a small machine).
+``OMP_NUM_THREADS=1``, on a small machine). Finished runs in the work dir
+are reused, so an interrupted sweep picks up where it stopped.
 
 Example:
     python tools/train.py configs/teachers/resnet20_digits.py \
@@ -54,7 +55,8 @@ def main() -> None:
             f'{loss}.loss_weight={weight}'
         ]
         work_dir = osp.join(args.work_dir, f'w{weight}_m{margin}_s{seed}')
-        return train_and_test(CONFIG, work_dir, args.epochs, options)['top1']
+        return train_and_test(
+            CONFIG, work_dir, args.epochs, options, reuse=True)['top1']
 
     runs = list(itertools.product(settings, args.seeds))
     with ThreadPoolExecutor(args.jobs) as pool:
