@@ -33,7 +33,8 @@ class TripletMetricLoss(nn.Module):
 
     Args:
         margin (float): Required gap between the negative and the positive
-            distance. Defaults to 0.2.
+            distance. Defaults to 0.5 (chosen by the sweep in
+            ``docs/method.md``).
         distance (str): ``'euclidean'`` or ``'cosine'`` (1 - cosine
             similarity). Defaults to ``'euclidean'``.
         normalize (bool): L2-normalise embeddings first, so the margin means
@@ -49,7 +50,7 @@ class TripletMetricLoss(nn.Module):
     """
 
     def __init__(self,
-                 margin: float = 0.2,
+                 margin: float = 0.5,
                  distance: str = 'euclidean',
                  normalize: bool = True,
                  negative: str = 'hardest',

@@ -24,7 +24,7 @@ model = dict(
             loss_kd=dict(type='KLDivergence', tau=4, loss_weight=0.9),
             loss_boundary_kd=dict(type='KLDivergence', tau=4, loss_weight=0.9),
             loss_triplet=dict(
-                type='TripletMetricLoss', margin=0.2, loss_weight=1.0)),
+                type='TripletMetricLoss', margin=0.5, loss_weight=0.25)),
         loss_forward_mappings=dict(
             loss_kd=dict(
                 preds_S=dict(from_student=True, recorder='logits'),
