@@ -6,15 +6,16 @@ step with ``boundary_weight = 0`` (no attack, as in ``configs/kd/``), AMKD
 the step with weight 1. They run interleaved in one process on the same
 batch, so machine noise hits both alike; the script prints median step
 times, their ratio, the attack statistics and, per variant, the peak
-memory (CUDA: ``max_memory_allocated``; CPU: how far the steps raise the
-peak RSS of a fresh process that runs only that variant).
+memory (CUDA: ``max_memory_allocated``; CPU, Linux: how far the steps
+raise the peak RSS above the RSS after building, in a fresh process that
+runs only that variant).
 
 Which samples get attacked depends on the student; here the selection
 takes the ``m`` samples of largest teacher-student disagreement whether or
 not they are classified correctly, i.e. the steady state of training,
-where more than ``m`` candidates exist. With random weights the teacher's
-margins never close, so every sample runs all ``max_steps`` steps: the
-worst case. Pass ``--teacher-ckpt`` (a ResNet56 trained on digits by
+where more than ``m`` candidates exist. By default both models have random
+weights (random images, each labelled with the teacher's class); how many
+steps the attack takes is printed with the table. Pass ``--teacher-ckpt`` (a ResNet56 trained on digits by
 ``python tools/train.py configs/teachers/resnet56_digits.py``) for a
 trained teacher's boundary on real digits images.
 
@@ -24,7 +25,6 @@ Example:
 import argparse
 import json
 import os.path as osp
-import resource
 import statistics
 import subprocess
 import sys
@@ -66,6 +66,7 @@ class SteadyStateAttack(BoundaryAttack):
 
 def build(args: argparse.Namespace):
     """The algorithm, its optimiser and one preprocessed batch."""
+    torch.manual_seed(0)  # the same random weights and images every run
     cfg = Config.fromfile(DIGITS if args.teacher_ckpt else FLAGSHIP)
     if args.teacher_ckpt:  # the flagship's architectures on digits
         cfg.merge_from_dict({
@@ -75,7 +76,7 @@ def build(args: argparse.Namespace):
         })
     model_cfg = cfg.model
     model_cfg.data_preprocessor = cfg.data_preprocessor
-    if not args.teacher_ckpt:  # random weights: the worst case (docstring)
+    if not args.teacher_ckpt:  # random weights, see the docstring
         from mmpretrain.registry import MODELS as PRETRAIN_MODELS
         teacher = PRETRAIN_MODELS.build(
             Config.fromfile(model_cfg.teacher.cfg_path).model)
@@ -154,6 +155,19 @@ def time_variants(args: argparse.Namespace) -> Dict:
                for key in stats[0]})
 
 
+def proc_status_kb(field: str) -> int:
+    with open('/proc/self/status') as f:
+        line = next(line for line in f if line.startswith(field + ':'))
+    return int(line.split()[1])
+
+
+def reset_peak_rss() -> int:
+    """Reset this process's peak RSS (Linux) and return the current RSS."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    return proc_status_kb('VmRSS')
+
+
 def peak_memory_mb(args: argparse.Namespace, variant: str) -> float:
     """Peak memory of ``args.warmup`` steps of one variant."""
     if args.device.startswith('cuda'):
@@ -174,19 +188,19 @@ def peak_memory_mb(args: argparse.Namespace, variant: str) -> float:
 
 def main() -> None:
     args = parse_args()
-    if args.variant:  # child process: one variant, report its peak RSS
+    if args.variant:  # child process: one variant, report its peak memory
         algorithm, optim, data = build(args)
-        before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = reset_peak_rss()
         for _ in range(args.warmup):
             train_step(algorithm, optim, data,
                        dict(kd=0., amkd=1.)[args.variant])
-        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps(dict(peak_rss_mb=(peak_kb - before_kb) / 1024)))
+        print(json.dumps(dict(peak_rss_mb=(proc_status_kb('VmHWM') -
+                                           before) / 1024)))
         return
 
     result = time_variants(args)
     memory = {v: peak_memory_mb(args, v) for v in ('kd', 'amkd')}
-    teacher = args.teacher_ckpt or 'random weights (worst case)'
+    teacher = args.teacher_ckpt or 'random weights'
     print(f'pair: resnet56 -> resnet20, batch {args.batch_size}, '
           f'device {args.device}, torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, teacher: {teacher}')
