@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run a tool on NPROC processes per node with torchrun (torch.distributed.run);
+# shared by dist_train.sh and dist_test.sh.
+#
+# Usage: bash tools/dist_run.sh NPROC TOOL [tool args...]
+# Env:   NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1),
+#        PYTHON (python): the interpreter that runs torchrun.
+set -e
+
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PYTHON=${PYTHON:-python}
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+exec "$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$1" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/$2" "${@:3}"
