@@ -186,7 +186,9 @@ def test_losses_with_boundary_samples(amkd_distiller_cfg, weight):
 
     assert set(losses) == {'loss_kd', 'loss_boundary_kd', 'loss_triplet'}
     kd = KLDivergence(tau=4, loss_weight=0.9)
-    triplet = TripletMetricLoss(margin=0.2)
+    triplet_cfg = dict(amkd_distiller_cfg['distill_losses']['loss_triplet'])
+    assert triplet_cfg.pop('type') == 'TripletMetricLoss'
+    triplet = TripletMetricLoss(**triplet_cfg)  # the shipped defaults
     with torch.no_grad():
         s_clean, t_clean = student(clean), teacher(clean)
         s_moved, t_moved = student(moved), teacher(moved)
