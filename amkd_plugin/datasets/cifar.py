@@ -40,7 +40,6 @@ class _OfflineCIFARMixin:
                  download: bool = False,
                  check_md5: bool = False,
                  **kwargs) -> None:
-        self.check_md5 = check_md5
         if not check_md5:
             # The parent skips a checksum whose md5 entry is None.
             self.train_list = [[name, None] for name, _ in self.train_list]
