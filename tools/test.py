@@ -13,7 +13,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from amkd_plugin.utils import exit_on_user_error, format_metrics
+from amkd_plugin.utils import format_metrics, tool_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,7 +39,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-@exit_on_user_error
+@tool_main
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)

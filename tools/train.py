@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from amkd_plugin.utils import exit_on_user_error
+from amkd_plugin.utils import tool_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -73,7 +73,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-@exit_on_user_error
+@tool_main
 def main() -> None:
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)

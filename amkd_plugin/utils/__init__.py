@@ -1,4 +1,4 @@
 # Copyright (c) amkd-mmrazor contributors.
-from .cli import UserInputError, exit_on_user_error, format_metrics
+from .cli import UserInputError, format_metrics, tool_main
 
-__all__ = ['UserInputError', 'exit_on_user_error', 'format_metrics']
+__all__ = ['UserInputError', 'format_metrics', 'tool_main']

@@ -4,6 +4,8 @@ import functools
 import sys
 from typing import Callable, Dict
 
+import torch.distributed as dist
+
 
 class UserInputError(RuntimeError):
     """Bad input the user can fix (a missing file, a mismatched checkpoint).
@@ -13,8 +15,14 @@ class UserInputError(RuntimeError):
     """
 
 
-def exit_on_user_error(main: Callable[[], None]) -> Callable[[], None]:
-    """Turn :class:`UserInputError` and missing files into one clear line."""
+def tool_main(main: Callable[[], None]) -> Callable[[], None]:
+    """Wrap a tool's ``main``: one clear line for bad input, clean shutdown.
+
+    :class:`UserInputError` and missing files are printed without a
+    traceback. The process group is destroyed on the way out because gloo's
+    worker threads otherwise outlive the interpreter and a rank can abort
+    ("terminate called without an active exception") after a clean run.
+    """
 
     @functools.wraps(main)
     def wrapper() -> None:
@@ -22,6 +30,9 @@ def exit_on_user_error(main: Callable[[], None]) -> Callable[[], None]:
             main()
         except (UserInputError, FileNotFoundError) as error:
             sys.exit(f'error: {error}')
+        finally:
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
 
     return wrapper
 
