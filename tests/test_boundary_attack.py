@@ -175,6 +175,25 @@ def test_no_candidates_gives_empty_samples_without_calling_teacher():
     assert torch.equal(samples.labels, labels)
 
 
+def test_select_respects_eligible_rows():
+    labels = torch.tensor([0, 0, 0])
+    logits = torch.tensor([[2., 0.], [2., 0.], [2., 0.]])
+    eligible = torch.tensor([True, False, True])
+    chosen = BoundaryAttack(max_ratio=1.0).select(labels, logits, logits,
+                                                  eligible)
+    assert sorted(chosen.tolist()) == [0, 2]
+
+
+def test_attack_of_no_images_does_not_call_the_teacher():
+    teacher = CountingTeacher(linear_teacher(3))
+    none = torch.zeros(0, dtype=torch.long)
+    adv, reached, steps = BoundaryAttack().attack(
+        teacher, torch.randn(0, *IMAGE_SHAPE), none, none, (-1., 1.))
+    assert teacher.sizes == []
+    assert adv.shape == (0, *IMAGE_SHAPE)
+    assert reached.shape == steps.shape == (0, )
+
+
 def test_empty_constructor():
     images = torch.randn(3, *IMAGE_SHAPE)
     labels = torch.tensor([2, 0, 1])

@@ -78,13 +78,21 @@ def train(config: str,
     return run(args)
 
 
-def evaluate(config: str, checkpoint: Path, work_dir: Path, data_root: Path,
-             *options: str) -> subprocess.CompletedProcess:
+def evaluate(config: str,
+             checkpoint: Path,
+             work_dir: Path,
+             data_root: Path,
+             *options: str,
+             fidelity: Optional[list] = None) -> subprocess.CompletedProcess:
+    """tools/test.py; ``fidelity``: [] for --fidelity, [CFG, CKPT] for
+    --teacher CFG CKPT."""
     out = work_dir / 'metrics.json'
+    switch = [] if fidelity is None else (
+        ['--teacher', *fidelity] if fidelity else ['--fidelity'])
     result = run([
         sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
-        work_dir, '--out', out, '--cfg-options', *data_options(data_root),
-        *options
+        work_dir, '--out', out, *switch, '--cfg-options',
+        *data_options(data_root), *options
     ])
     result.out = out
     return result
@@ -304,6 +312,39 @@ def test_amkd_evaluates(amkd, teacher, tmp_path):
     result = evaluate(AMKD_CFG, amkd.work_dir / 'epoch_2.pth', tmp_path,
                       teacher.data_root, amkd.teacher_option)
     assert_metrics_table(result)
+
+
+FIDELITY_KEYS = {'fidelity/agree_t0.5', 'fidelity/agree_t1.0',
+                 'fidelity/agree_t1.5', 'fidelity/agree_mean',
+                 'fidelity/kl_t1.0', 'fidelity/reached', 'fidelity/images'}
+
+
+def test_amkd_evaluates_boundary_fidelity(amkd, teacher, tmp_path):
+    result = evaluate(AMKD_CFG, amkd.work_dir / 'epoch_2.pth', tmp_path,
+                      teacher.data_root, amkd.teacher_option, fidelity=[])
+    metrics = assert_metrics_table(result)
+    assert FIDELITY_KEYS <= set(metrics), tail(result)
+    for key in FIDELITY_KEYS - {'fidelity/images', 'fidelity/kl_t1.0'}:
+        assert 0 <= metrics[key] <= 100
+        assert re.search(rf'^{key}\s+[\d.]+\s*$', result.stdout, re.M), key
+    assert metrics['fidelity/kl_t1.0'] >= 0
+
+
+def test_teacher_against_itself_has_full_fidelity(teacher, tmp_path):
+    """A lone classifier with --teacher; here the teacher is its own student."""
+    result = evaluate(TEACHER_CFG, teacher.checkpoint, tmp_path,
+                      teacher.data_root,
+                      fidelity=[TEACHER_CFG, teacher.checkpoint])
+    metrics = assert_metrics_table(result)
+    if metrics['fidelity/images'] > 0:
+        assert metrics['fidelity/agree_mean'] == 100
+        assert metrics['fidelity/kl_t1.0'] == pytest.approx(0, abs=1e-6)
+
+
+def test_fidelity_of_a_classifier_needs_a_teacher(teacher, tmp_path):
+    result = evaluate(TEACHER_CFG, teacher.checkpoint, tmp_path,
+                      teacher.data_root, fidelity=[])
+    assert_user_error(result, 'has no teacher', '--teacher CONFIG CKPT')
 
 
 # ------------------------------------------------ (d) baselines and mixing

@@ -8,6 +8,7 @@ Example:
 import argparse
 import os
 import os.path as osp
+from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -24,6 +25,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out', help='dump the metrics to this file (.json, .yaml or .pkl)')
     parser.add_argument(
+        '--fidelity',
+        action='store_true',
+        help='also report boundary fidelity (student vs teacher around the '
+        "teacher's decision boundary); a distillation config gives both "
+        'models, a classifier config needs --teacher')
+    parser.add_argument(
+        '--teacher',
+        nargs=2,
+        metavar=('CONFIG', 'CHECKPOINT'),
+        help='the teacher to measure boundary fidelity against (implies '
+        '--fidelity)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -37,6 +50,17 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def add_fidelity_hook(cfg: Config, teacher: Optional[List[str]]) -> None:
+    """Switch on boundary fidelity, keeping a configured hook's settings."""
+    hooks = [hook for hook in cfg.custom_hooks
+             if hook['type'].split('.')[-1] == 'BoundaryFidelityHook']
+    if not hooks:
+        hooks = [dict(type='mmrazor.BoundaryFidelityHook')]
+        cfg.custom_hooks.append(hooks[0])
+    if teacher:
+        hooks[0]['teacher'] = dict(config=teacher[0], checkpoint=teacher[1])
 
 
 @tool_main
@@ -53,6 +77,8 @@ def main() -> None:
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
+    if args.fidelity or args.teacher:
+        add_fidelity_hook(cfg, args.teacher)
 
     runner = (
         RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))

@@ -1,5 +1,6 @@
 # Copyright (c) amkd-mmrazor contributors.
 from .adversarial_boundary_hook import AdversarialBoundaryHook
+from .boundary_fidelity_hook import BoundaryFidelityHook
 from .progress_bar_hook import ProgressBarHook
 
-__all__ = ['AdversarialBoundaryHook', 'ProgressBarHook']
+__all__ = ['AdversarialBoundaryHook', 'BoundaryFidelityHook', 'ProgressBarHook']

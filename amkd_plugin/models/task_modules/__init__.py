@@ -1,4 +1,6 @@
 # Copyright (c) amkd-mmrazor contributors.
-from .boundary_attack import BoundaryAttack, BoundarySamples
+from .boundary_attack import BoundaryAttack, BoundarySamples, pixel_bounds
+from .boundary_fidelity import BoundaryFidelity
 
-__all__ = ['BoundaryAttack', 'BoundarySamples']
+__all__ = ['BoundaryAttack', 'BoundaryFidelity', 'BoundarySamples',
+           'pixel_bounds']

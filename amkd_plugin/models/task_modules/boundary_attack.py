@@ -6,7 +6,7 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmrazor.registry import TASK_UTILS
-from torch import Tensor
+from torch import Tensor, nn
 
 Bound = Union[float, Tensor]
 
@@ -135,11 +135,19 @@ class BoundaryAttack:
         # The tolerance keeps float error from rounding e.g. 100 * 0.07 up.
         return math.ceil(batch_size * self.max_ratio - 1e-9)
 
-    def select(self, labels: Tensor, teacher_logits: Tensor,
-               student_logits: Tensor) -> Tensor:
-        """Rows to attack: both models right, largest disagreement first."""
+    def select(self,
+               labels: Tensor,
+               teacher_logits: Tensor,
+               student_logits: Tensor,
+               eligible: Optional[Tensor] = None) -> Tensor:
+        """Rows to attack: both models right, largest disagreement first.
+
+        ``eligible`` (bool, (N,)) restricts the candidates further.
+        """
         correct = ((teacher_logits.argmax(1) == labels)
                    & (student_logits.argmax(1) == labels))
+        if eligible is not None:
+            correct &= eligible
         gap = self.disagreement(labels, teacher_logits, student_logits)
         num = min(int(correct.sum()), self.max_samples(len(labels)))
         return gap.masked_fill(~correct, -1).topk(num).indices
@@ -172,6 +180,8 @@ class BoundaryAttack:
         adv = images.detach().clone()
         steps = source.new_zeros(len(source))
         reached = torch.zeros_like(source, dtype=torch.bool)
+        if len(source) == 0:  # a network may not take an empty batch
+            return adv, reached, steps
         active = torch.arange(len(source), device=source.device)
         lower, upper = (_as_bound(bound, adv) for bound in bounds)
         for step in range(self.max_steps + 1):
@@ -231,6 +241,19 @@ class BoundaryAttack:
                                              target, bounds)
         return BoundarySamples(inputs, index, source, target, reached, steps,
                                labels)
+
+
+def pixel_bounds(data_preprocessor: nn.Module) -> Tuple[Tensor, Tensor]:
+    """Normalised values of pixels 0 and 255 under ``data_preprocessor``.
+
+    Per channel, shaped to broadcast over (N, C, H, W) images; (0, 255) when
+    the preprocessor does not normalise.
+    """
+    mean = getattr(data_preprocessor, 'mean', None)
+    if mean is None:
+        return torch.tensor(0.), torch.tensor(255.)
+    std = data_preprocessor.std
+    return (0 - mean) / std, (255 - mean) / std
 
 
 def _as_bound(bound: Bound, like: Tensor) -> Tensor:

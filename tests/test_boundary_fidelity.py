@@ -1,0 +1,274 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Tests for BoundaryFidelity and the hook that reports it."""
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmpretrain.models import ClsDataPreprocessor
+from mmpretrain.structures import DataSample
+from torch import nn
+
+import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
+from amkd_plugin.engine.hooks import BoundaryFidelityHook
+from amkd_plugin.models.task_modules import BoundaryFidelity, pixel_bounds
+from amkd_plugin.utils import UserInputError
+from mmrazor.registry import HOOKS, TASK_UTILS
+
+pytestmark = pytest.mark.usefixtures('single_torch_thread',
+                                     'mmrazor_scope')
+
+NUM_CLASSES = 5
+MEAN, STD = [120., 110., 100.], [60., 50., 40.]
+BOUNDS = (-2., 2.)
+
+
+class Classifier(BaseModel):
+    """A small MLP with MMPretrain's forward signature.
+
+    Weights are doubled from PyTorch's init so that the attack's gradient
+    steps are large enough to cross the boundary in a few steps, as with
+    real networks.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(
+            data_preprocessor=ClsDataPreprocessor(mean=MEAN, std=STD))
+        torch.manual_seed(seed)
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(3 * 4 * 4, 32), nn.BatchNorm1d(32),
+            nn.ReLU(), nn.Linear(32, NUM_CLASSES))
+        with torch.no_grad():
+            for param in self.net.parameters():
+                param.mul_(2)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return self.net(inputs)
+
+
+class Constant(nn.Module):
+    """Always the same logits, whatever the input."""
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        logits = torch.arange(NUM_CLASSES, dtype=torch.float)
+        return logits.expand(len(inputs), -1)
+
+
+def images_and_labels(teacher, num=64):
+    """Random images labelled with the teacher's own predictions, so the
+    teacher is right on all of them."""
+    images = torch.rand(num, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    images = images * 2 - 1
+    with torch.no_grad():
+        labels = teacher(images).argmax(1)
+    return images, labels
+
+
+@pytest.fixture
+def teacher():
+    return Classifier(seed=0).eval()
+
+
+def measure(fidelity, teacher, student, images, labels):
+    sums = fidelity.measure(teacher, student, images, labels, BOUNDS)
+    return fidelity.summarize(sums)
+
+
+def test_registered_with_training_defaults_but_more_steps():
+    fidelity = TASK_UTILS.build(dict(type='BoundaryFidelity'))
+    assert isinstance(fidelity, BoundaryFidelity)
+    assert fidelity.attack.max_steps == 30
+    assert fidelity.attack.step_size == 0.3
+    assert fidelity.ts == (0.5, 1.0, 1.5)
+
+
+def test_path_point_is_the_clipped_line_through_the_boundary_sample():
+    clean = torch.tensor([[0., 1.]])
+    adv = torch.tensor([[1., 1.5]])
+    point = BoundaryFidelity.path_point(clean, adv, 1.5, (-1., 2.))
+    torch.testing.assert_close(point, torch.tensor([[1.5, 1.75]]))
+    point = BoundaryFidelity.path_point(clean, adv, 3., (-1., 2.))
+    torch.testing.assert_close(point, torch.tensor([[2., 2.]]))  # clipped
+    torch.testing.assert_close(
+        BoundaryFidelity.path_point(clean, adv, 1., (-1., 2.)), adv)
+
+
+def test_boundary_samples_target_the_runner_up_and_cross_the_boundary(
+        teacher):
+    images, labels = images_and_labels(teacher)
+    labels[:4] = (labels[:4] + 1) % NUM_CLASSES  # the teacher is wrong here
+    boundary = BoundaryFidelity().boundary_samples(teacher, images, labels,
+                                                   BOUNDS)
+    assert boundary.index.tolist() == list(range(4, len(images)))
+    logits = teacher(images[boundary.index]).detach()
+    logits[torch.arange(boundary.num), boundary.source] = -1e9
+    assert torch.equal(boundary.target, logits.argmax(1))
+    assert boundary.reached.float().mean() > 0.8
+    moved = teacher(boundary.inputs[boundary.reached]).argmax(1)
+    assert (moved != boundary.source[boundary.reached]).all()
+
+
+def test_copy_of_the_teacher_agrees_everywhere(teacher):
+    images, labels = images_and_labels(teacher)
+    student = copy.deepcopy(teacher)
+    result = measure(BoundaryFidelity(), teacher, student, images, labels)
+    for t in ('0.5', '1.0', '1.5'):
+        assert result[f'agree_t{t}'] == 100
+    assert result['agree_mean'] == 100
+    assert result['kl_t1.0'] == pytest.approx(0, abs=1e-6)
+    assert result['images'] > 40
+    assert result['reached'] == pytest.approx(
+        100 * result['images'] / len(images))
+
+
+def test_constant_student_has_low_fidelity(teacher):
+    images, labels = images_and_labels(teacher)
+    result = measure(BoundaryFidelity(), teacher, Constant(), images, labels)
+    # It predicts one class; the teacher predicts b before the boundary and
+    # mostly k after it, with b and k varying over the images.
+    assert result['agree_mean'] < 40
+    assert result['kl_t1.0'] > 0.5
+
+
+def test_kl_is_teacher_to_student_at_the_boundary_by_hand(teacher):
+    images, labels = images_and_labels(teacher, num=8)
+    student = Classifier(seed=3).eval()
+    fidelity = BoundaryFidelity()
+    result = measure(fidelity, teacher, student, images, labels)
+    boundary = fidelity.boundary_samples(teacher, images, labels, BOUNDS)
+    adv = boundary.inputs[boundary.reached]
+    with torch.no_grad():
+        p = teacher(adv).softmax(1)
+        q = student(adv).softmax(1)
+        agree = (p.argmax(1) == q.argmax(1)).float().mean() * 100
+    expected = (p * (p.log() - q.log())).sum(1).mean()
+    assert result['kl_t1.0'] == pytest.approx(expected.item(), rel=1e-4)
+    assert result['agree_t1.0'] == pytest.approx(agree.item())
+
+
+def test_same_models_and_images_give_the_same_figures(teacher):
+    images, labels = images_and_labels(teacher)
+    student = Classifier(seed=5).eval()
+    first = measure(BoundaryFidelity(), teacher, student, images, labels)
+    second = measure(BoundaryFidelity(), teacher, student, images, labels)
+    assert first == second
+
+
+# --- the hook -------------------------------------------------------------
+
+
+class Distill(BaseModel):
+    """What the hook reads of a distillation algorithm."""
+
+    def __init__(self, student, teacher):
+        super().__init__(
+            data_preprocessor=ClsDataPreprocessor(mean=MEAN, std=STD))
+        self.student = student
+        self.teacher = teacher
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return self.student(inputs)
+
+
+def data_batches(teacher, num_batches=3, batch_size=16):
+    """Raw uint8 batches as a dataloader yields them, labelled by the
+    teacher."""
+    gen = torch.Generator().manual_seed(2)
+    preprocessor = ClsDataPreprocessor(mean=MEAN, std=STD)
+    batches = []
+    for _ in range(num_batches):
+        images = torch.randint(0, 256, (batch_size, 3, 4, 4),
+                               generator=gen, dtype=torch.uint8)
+        with torch.no_grad():
+            labels = teacher(preprocessor(dict(inputs=images))['inputs'])
+        batches.append(
+            dict(inputs=list(images),
+                 data_samples=[DataSample().set_gt_label(int(y))
+                               for y in labels.argmax(1)]))
+    return batches
+
+
+def fake_runner(model, batches):
+    return SimpleNamespace(model=model, val_dataloader=batches,
+                           test_dataloader=batches)
+
+
+def test_hook_reports_every_interval_and_keeps_models_as_they_were(teacher):
+    batches = data_batches(teacher)
+    student = Classifier(seed=3).train()
+    teacher.train()
+    models = Distill(student, teacher)
+    before = {k: v.clone() for k, v in models.state_dict().items()}
+    hook = HOOKS.build(dict(type='BoundaryFidelityHook', interval=2))
+    assert hook.priority == 'HIGHEST'  # before RuntimeInfoHook logs metrics
+    runner = fake_runner(models, batches)
+
+    rounds = []
+    for _ in range(4):
+        metrics = {'accuracy/top1': 50.}
+        hook.after_val_epoch(runner, metrics)
+        rounds.append(metrics)
+    assert [len(m) for m in rounds] == [1, 8, 1, 8]
+    assert rounds[1] == rounds[3]
+    assert 0 <= rounds[1]['fidelity/agree_mean'] <= 100
+
+    assert student.training and teacher.training
+    # Parameters and BN statistics unchanged; no parameter gradient.
+    for name, value in models.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert all(p.grad is None for p in models.parameters())
+
+
+def test_hook_test_round_matches_the_task_module(teacher):
+    student = Classifier(seed=3).eval()
+    batches = data_batches(teacher)
+    metrics = {}
+    BoundaryFidelityHook().after_test_epoch(
+        fake_runner(Distill(student, teacher), batches), metrics)
+
+    fidelity = BoundaryFidelity()
+    preprocessor = ClsDataPreprocessor(mean=MEAN, std=STD)
+    data = [preprocessor(batch) for batch in batches]
+    images = torch.cat([d['inputs'] for d in data])
+    labels = torch.cat([s.gt_label for d in data for s in d['data_samples']])
+    expected = fidelity.summarize(
+        fidelity.measure(teacher, student, images, labels,
+                         pixel_bounds(preprocessor)))
+    assert metrics == pytest.approx(
+        {f'fidelity/{k}': v for k, v in expected.items()})
+
+
+def test_hook_max_images_measures_the_first_images_only(teacher):
+    student = Classifier(seed=3).eval()
+    runner = fake_runner(Distill(student, teacher), data_batches(teacher))
+    metrics = {}
+    BoundaryFidelityHook(max_images=20).after_test_epoch(runner, metrics)
+    assert 0 < metrics['fidelity/images'] <= 20
+
+
+def test_hook_without_a_teacher_says_how_to_name_one():
+    # Loading a named teacher is tested through tools/test.py --teacher.
+    with pytest.raises(UserInputError, match='--teacher CONFIG CKPT'):
+        BoundaryFidelityHook().after_test_epoch(
+            fake_runner(Classifier(), []), {})
+    with pytest.raises(ValueError, match='interval >= 1'):
+        BoundaryFidelityHook(interval=0)
+
+
+def test_batch_the_teacher_gets_all_wrong_adds_nothing(teacher):
+    images, labels = images_and_labels(teacher, num=8)
+    wrong = (labels + 1) % NUM_CLASSES
+    sums = BoundaryFidelity().measure(teacher, teacher, images, wrong, BOUNDS)
+    assert all(value.item() == 0 for value in sums.values())
+    assert set(sums) == {'correct', 'reached', 'kl', 'agree_t0.5',
+                         'agree_t1.0', 'agree_t1.5'}
+
+
+def test_builds_under_a_classifier_configs_scope():
+    """tools/test.py --teacher on a classifier: the runner's scope is
+    mmpretrain while the hook and its attack are built."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        hook = HOOKS.build(dict(type='mmrazor.BoundaryFidelityHook'))
+    assert hook.fidelity.attack.max_steps == 30
