@@ -1,0 +1,405 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Export the student of a distillation checkpoint as a plain classifier.
+
+A distillation run saves the whole algorithm: the student
+(``architecture.*``), the teacher, the distiller, the optimizer and the
+message hub, behind an MMRazor config that needs the teacher checkpoint to
+build. This tool writes what evaluation and deployment need, and nothing
+else, into ``OUT_DIR``:
+
+* ``student.py``: an MMPretrain config of the student alone. Its ``model``
+  is the student's classifier with the data preprocessor the algorithm
+  normalised its inputs with during training (the distillation config's;
+  the student's own is unused there). It keeps the source config's val and
+  test loaders, evaluators and runtime (after ``--cfg-options``), and
+  leaves out the distillation (teacher, distiller, custom hooks such as
+  ``AdversarialBoundaryHook``) and the training recipe: train loader,
+  ``train_cfg``, optimizer, schedulers. The recipe belongs to the
+  distillation (the student's head loss is weighted 0.1 against the KD
+  losses), so training ``student.py`` alone would silently run a different
+  experiment; without a recipe MMEngine refuses to train it at all.
+* ``student.pth``: ``dict(meta=..., state_dict=...)`` with the student's
+  tensors only (``architecture.`` stripped; the data preprocessor's
+  persistent buffers, if any, taken from the algorithm's) and provenance in
+  ``meta``: source config, checkpoint and its sha256, epoch and iteration,
+  ``dataset_meta`` (class names for MMPretrain's inferencers). It loads
+  with ``torch.load(..., weights_only=True)``.
+
+Before writing, the tool builds the student from the exported model config
+and loads the exported weights strictly, so a checkpoint that does not fit
+the config stops here with one line instead of loading partially later.
+
+Example:
+    python tools/export_student.py configs/amkd/resnet20_resnet8_digits.py \
+        work_dirs/resnet20_resnet8_digits/epoch_20.pth work_dirs/student
+    python tools/test.py work_dirs/student/student.py \
+        work_dirs/student/student.pth
+"""
+import argparse
+import copy
+import hashlib
+import os
+import os.path as osp
+from collections import Counter, OrderedDict
+from typing import Any, Dict, NamedTuple, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import DefaultScope
+
+# Registers the models and lets torch.load(weights_only=True) read
+# runner checkpoints.
+import amkd_plugin
+from amkd_plugin.models.algorithms.model_loading import resolve_model_config
+from amkd_plugin.utils import UserInputError, tool_main
+
+STUDENT_PREFIX = 'architecture.'
+PREPROCESSOR_PREFIX = 'data_preprocessor.'
+# Keys of a distillation config that student.py must not carry: the model
+# and custom hooks of the distillation, the training recipe (see the module
+# docstring), keys set anew below, and per-run keys the tools set. Besides
+# these, every key with the word `train` goes (train_dataloader, train_cfg,
+# train_pipeline, bank_train_pipeline, ...), so a training-only variable
+# added to a config later stays out without touching this list.
+DROPPED_KEYS = ('model', 'custom_hooks', 'data_preprocessor', 'optim_wrapper',
+                'param_scheduler', 'auto_scale_lr', 'default_scope',
+                'custom_imports', 'load_from', 'resume', 'work_dir',
+                'launcher')
+
+
+def is_exported_key(key: str) -> bool:
+    """Whether student.py keeps this top-level key of the source config."""
+    return key not in DROPPED_KEYS and 'train' not in key.split('_')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Export the student of a distillation checkpoint as a '
+        'plain MMPretrain config and checkpoint')
+    parser.add_argument('config', help='the distillation config')
+    parser.add_argument('checkpoint', help='a checkpoint of its training')
+    parser.add_argument(
+        'out_dir', help='folder to write student.py and student.pth into')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings as in training, e.g. '
+        'test_dataloader.dataset.data_root=data/cifar100')
+    return parser.parse_args()
+
+
+def load_distill_config(config: str,
+                        cfg_options: Optional[Dict] = None) -> Config:
+    """Read a distillation config and check it names a student.
+
+    Args:
+        config (str): Path of the distillation config.
+        cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+
+    Returns:
+        Config: The config with the overrides merged.
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model = cfg.get('model') or {}
+    if model.get('architecture') is None:
+        raise UserInputError(
+            f'{config} is not a distillation config: its model '
+            f'({model.get("type", "none")}) has no `architecture` (the '
+            'student). Give the config the checkpoint was trained with, '
+            'e.g. configs/amkd/resnet56_resnet20_cifar100.py; a plain '
+            'classifier needs no export.')
+    return cfg
+
+
+def resolve_student_config(architecture: Dict) -> Dict:
+    """The student's complete model dict, as the algorithm built it.
+
+    Args:
+        architecture (dict): ``model.architecture`` of the distillation
+            config: a model dict or ``dict(cfg_path='local.py',
+            **overrides)``.
+
+    Returns:
+        dict: A model dict that builds without the distillation config.
+    """
+    path = architecture.get('cfg_path')
+    if path is not None and '::' in path:
+        # MMRazor builds these through mmengine.hub, which MMEngine 0.10.7
+        # cannot run without pkg_resources (gone from recent setuptools),
+        # and whose default-argument merging would have to be mirrored.
+        raise UserInputError(
+            f'The student is given as the package config {path}; the export '
+            'takes students given as model dicts or local cfg_path configs. '
+            'Copy that config into configs/ and name it by its path.')
+    model = dict(resolve_model_config(copy.deepcopy(architecture)))
+    # The distillation config's scope is mmrazor's; student.py's is
+    # mmpretrain's, so an unprefixed type resolves there either way.
+    model.setdefault('_scope_', 'mmpretrain')
+    return model
+
+
+def student_config(cfg: Config) -> Config:
+    """The MMPretrain config of the student alone.
+
+    Args:
+        cfg (Config): The distillation config (overrides merged).
+
+    Returns:
+        Config: ``model`` (the student with the training preprocessor), the
+        evaluation loaders and evaluators, and the runtime.
+    """
+    model = resolve_student_config(cfg.model.architecture.to_dict())
+    # The algorithm normalised the student's inputs with its own
+    # preprocessor: model.data_preprocessor, else the top-level one (the
+    # Runner puts it into the model), else the student's (BaseAlgorithm's
+    # fallback). The student's own one never ran when either is set.
+    preprocessor = (cfg.model.get('data_preprocessor')
+                    or cfg.get('data_preprocessor')
+                    or model.get('data_preprocessor'))
+    if preprocessor is not None:
+        model['data_preprocessor'] = copy.deepcopy(dict(preprocessor))
+    imports = cfg.get('custom_imports', {}).get('imports', [])
+    if isinstance(imports, str):
+        imports = [imports]
+    exported = {
+        key: copy.deepcopy(value)
+        for key, value in cfg.to_dict().items() if is_exported_key(key)
+    }
+    exported.update(
+        model=model,
+        default_scope='mmpretrain',
+        # amkd_plugin registers the CIFAR backbones and datasets.
+        custom_imports=dict(
+            imports=list(dict.fromkeys([*imports, 'amkd_plugin'])),
+            allow_failed_imports=False),
+        load_from=None,
+        resume=False)
+    return Config(exported)
+
+
+def sha256(path: str) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        str: Its digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_checkpoint(checkpoint: str, config: str) -> Dict[str, Any]:
+    """Load a checkpoint safely (weights only); explain any failure.
+
+    Args:
+        checkpoint (str): Path of the checkpoint.
+        config (str): The distillation config, for the fix in messages.
+
+    Returns:
+        dict: The checkpoint, with ``state_dict`` (a bare state dict is
+        wrapped).
+    """
+    make = f'python tools/train.py {config}'
+    if not osp.isfile(checkpoint):
+        raise UserInputError(
+            f'Checkpoint {checkpoint} does not exist. Train the '
+            f'distillation with `{make}`; it writes epoch_N.pth into its '
+            'work dir.')
+    try:
+        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    except Exception as error:  # whatever torch.load raises on a bad file
+        # Only the first line: torch's weights-only errors go on to suggest
+        # weights_only=False, which a corrupt file must never lead to.
+        reason = str(error).strip().splitlines()[0] if str(error) else ''
+        raise UserInputError(
+            f'Checkpoint {checkpoint} cannot be read '
+            f'({type(error).__name__}: {reason}); it may be truncated or '
+            f'not a checkpoint. Make it again with `{make}`.') from None
+    if not isinstance(state, dict):
+        raise UserInputError(f'Checkpoint {checkpoint} holds a '
+                             f'{type(state).__name__}, not a checkpoint.')
+    return state if 'state_dict' in state else dict(state_dict=state)
+
+
+def student_state_dict(state_dict: Dict[str, Any],
+                       checkpoint: str) -> 'OrderedDict[str, torch.Tensor]':
+    """The student's tensors, named as in the plain classifier.
+
+    ``architecture.*`` lose their prefix. The preprocessor's buffers come
+    from the algorithm's ``data_preprocessor.*``, the module that ran in
+    training and that student.py configures; the student's own
+    ``architecture.data_preprocessor.*`` is left out.
+
+    Args:
+        state_dict (dict): The algorithm's state dict.
+        checkpoint (str): Its path, for messages.
+
+    Returns:
+        OrderedDict: The student's state dict, with torch's ``_metadata``
+        (module versions) renamed alike.
+    """
+
+    def rename(key: str) -> Optional[str]:
+        if key.startswith(STUDENT_PREFIX + PREPROCESSOR_PREFIX):
+            return None
+        if key.startswith(STUDENT_PREFIX):
+            return key[len(STUDENT_PREFIX):]
+        if key.startswith(PREPROCESSOR_PREFIX):
+            return key
+        return None
+
+    if not any(key.startswith(STUDENT_PREFIX) for key in state_dict):
+        prefixes = sorted({key.split('.')[0] for key in state_dict})
+        raise UserInputError(
+            f'Checkpoint {checkpoint} holds no student weights (no '
+            f'`architecture.*` keys; its keys start with '
+            f'{", ".join(prefixes) or "nothing"}): it is not a checkpoint of '
+            'a distillation run. A plain classifier\'s checkpoint needs no '
+            'export: evaluate it with `python tools/test.py CONFIG CKPT`.')
+    student = OrderedDict()
+    for key, value in state_dict.items():
+        name = rename(key)
+        if name is not None:
+            if not isinstance(value, torch.Tensor):
+                raise UserInputError(
+                    f'Checkpoint {checkpoint}: {key} is a '
+                    f'{type(value).__name__}, not a tensor.')
+            student[name] = value
+    metadata = getattr(state_dict, '_metadata', None)
+    if metadata is not None:
+        student._metadata = OrderedDict(
+            ('' if key == STUDENT_PREFIX[:-1] else rename(key), value)
+            for key, value in metadata.items()
+            if key == STUDENT_PREFIX[:-1] or rename(key) is not None)
+    return student
+
+
+def check_fits(model_cfg: Dict, state_dict: Dict[str, torch.Tensor],
+               checkpoint: str, config: str) -> None:
+    """Build the student and load ``state_dict`` into it strictly.
+
+    Args:
+        model_cfg (dict): The student's model config.
+        state_dict (dict): Its exported weights.
+        checkpoint (str): Source checkpoint, for messages.
+        config (str): Source config, for messages.
+    """
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(copy.deepcopy(model_cfg))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    resized = sorted(
+        f'{key} {tuple(state_dict[key].shape)} vs {tuple(value.shape)}'
+        for key, value in expected.items()
+        if key in state_dict and state_dict[key].shape != value.shape)
+    problems = [
+        f'{what} ({len(keys)}): {", ".join(keys[:3])}'
+        f'{" and more" if len(keys) > 3 else ""}'
+        for what, keys in (('missing', missing), ('unexpected', unexpected),
+                           ('shape checkpoint vs model', resized)) if keys
+    ]
+    if problems:
+        raise UserInputError(
+            f'The student weights in {checkpoint} do not fit the student of '
+            f'{config} (different architecture or class count? the config '
+            f'and --cfg-options must be those of training): '
+            f'{"; ".join(problems)}.')
+    # The check above covers what strict loading checks; this is the proof.
+    model.load_state_dict(state_dict, strict=True)
+
+
+def left_out_summary(state_dict: Dict[str, Any]) -> str:
+    """``teacher.* (128), distiller.* (3)``: what the export dropped."""
+    counts = Counter(
+        key.split('.')[0] + '.*' for key in state_dict
+        if not key.startswith((STUDENT_PREFIX, PREPROCESSOR_PREFIX)))
+    return ', '.join(f'{name} ({count})' for name, count in counts.items())
+
+
+class Exported(NamedTuple):
+    """What :func:`export_student` wrote."""
+    config: str  # path of student.py
+    checkpoint: str  # path of student.pth
+    meta: Dict[str, Any]  # the meta saved in student.pth
+    num_tensors: int  # tensors in its state dict
+    left_out: str  # what was dropped, e.g. 'teacher.* (128)'
+
+
+def export_student(config: str,
+                   checkpoint: str,
+                   out_dir: str,
+                   cfg_options: Optional[Dict] = None) -> Exported:
+    """Write ``student.py`` and ``student.pth`` into ``out_dir``.
+
+    Args:
+        config (str): The distillation config.
+        checkpoint (str): A checkpoint of its training.
+        out_dir (str): Output folder; created if needed, files overwritten.
+        cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+
+    Returns:
+        Exported: The paths written and a summary.
+    """
+    cfg = load_distill_config(config, cfg_options)
+    source = read_checkpoint(checkpoint, config)
+    weights = student_state_dict(source['state_dict'], checkpoint)
+    exported_cfg = student_config(cfg)
+    check_fits(exported_cfg.model.to_dict(), weights, checkpoint, config)
+
+    source_meta = source.get('meta') or {}
+    meta = dict(
+        source_config=config,
+        source_checkpoint=checkpoint,
+        source_checkpoint_sha256=sha256(checkpoint),
+        cfg_options=dict(cfg_options or {}),
+        exported_by='tools/export_student.py',
+        amkd_plugin_version=amkd_plugin.__version__)
+    for key in ('epoch', 'iter', 'seed', 'experiment_name', 'dataset_meta'):
+        if key in source_meta:
+            meta[key] = source_meta[key]
+
+    os.makedirs(out_dir, exist_ok=True)
+    cfg_path = osp.join(out_dir, 'student.py')
+    ckpt_path = osp.join(out_dir, 'student.pth')
+    exported_cfg.dump(cfg_path)
+    torch.save(dict(meta=meta, state_dict=weights), ckpt_path)
+    return Exported(cfg_path, ckpt_path, meta, len(weights),
+                    left_out_summary(source['state_dict']))
+
+
+@tool_main
+def main() -> None:
+    args = parse_args()
+    result = export_student(args.config, args.checkpoint, args.out_dir,
+                            args.cfg_options)
+    progress = ', '.join(f'{key} {result.meta[key]}'
+                         for key in ('epoch', 'iter') if key in result.meta)
+    cfg_path, ckpt_path = result.config, result.checkpoint
+    print(f'Exported the student of {args.checkpoint}'
+          f'{f" ({progress})" if progress else ""}:\n'
+          f'  config:     {cfg_path}\n'
+          f'  checkpoint: {ckpt_path} ({result.num_tensors} student tensors'
+          f'{f"; left out {result.left_out}" if result.left_out else ""})\n'
+          'Evaluate it:\n'
+          f'  python tools/test.py {cfg_path} {ckpt_path}\n'
+          'Use it from Python (the config imports amkd_plugin itself):\n'
+          '  from mmpretrain import ImageClassificationInferencer\n'
+          f"  inferencer = ImageClassificationInferencer('{cfg_path}', "
+          f"pretrained='{ckpt_path}')\n"
+          '  # or: from mmpretrain.apis import init_model\n'
+          f"  #     model = init_model('{cfg_path}', '{ckpt_path}', "
+          "device='cpu')")
+
+
+if __name__ == '__main__':
+    main()
