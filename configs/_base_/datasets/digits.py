@@ -24,6 +24,26 @@ train_pipeline = [
     dict(type='mmpretrain.PackInputs'),
 ]
 
+# AMKD's boundary bank: give the banked boundary image img's exact crop.
+bank_train_pipeline = [
+    dict(type='mmpretrain.LoadBoundaryBank'),
+    dict(
+        # mmcv's, found via MMEngine's root registry from any scope.
+        type='TransformBroadcaster',
+        mapping={'img': ['img', 'boundary_img']},
+        auto_remap=True,
+        share_random_params=True,
+        transforms=[
+            dict(type='mmpretrain.RandomCrop', crop_size=32, padding=4),
+        ]),
+    dict(
+        type='mmpretrain.PackInputs',
+        algorithm_keys=[
+            'boundary_img', 'boundary_target', 'boundary_correct',
+            'boundary_reached', 'boundary_steps'
+        ]),
+]
+
 test_pipeline = [
     dict(type='mmpretrain.PackInputs'),
 ]

@@ -24,6 +24,31 @@ train_pipeline = [
     dict(type='mmpretrain.PackInputs'),
 ]
 
+# AMKD's boundary bank: give the banked boundary image img's exact crop/flip.
+bank_train_pipeline = [
+    dict(type='mmpretrain.LoadImageFromFile'),
+    dict(type='mmpretrain.LoadBoundaryBank'),
+    dict(
+        # mmcv's, found via MMEngine's root registry from any scope.
+        type='TransformBroadcaster',
+        mapping={'img': ['img', 'boundary_img']},
+        auto_remap=True,
+        share_random_params=True,
+        transforms=[
+            dict(type='mmpretrain.RandomCrop', crop_size=64, padding=8),
+            dict(
+                type='mmpretrain.RandomFlip',
+                prob=0.5,
+                direction='horizontal'),
+        ]),
+    dict(
+        type='mmpretrain.PackInputs',
+        algorithm_keys=[
+            'boundary_img', 'boundary_target', 'boundary_correct',
+            'boundary_reached', 'boundary_steps'
+        ]),
+]
+
 test_pipeline = [
     dict(type='mmpretrain.LoadImageFromFile'),
     dict(type='mmpretrain.PackInputs'),

@@ -1,0 +1,417 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Boundary bank files, LoadBoundaryBank and the bank_train_pipelines."""
+import multiprocessing
+import os
+import pickle
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from mmpretrain.datasets.transforms import PackInputs
+from mmpretrain.registry import DATASETS, TRANSFORMS
+
+from amkd_plugin.datasets import BoundaryBankFile, LoadBoundaryBank
+
+CONFIG_DIR = Path(__file__).parents[1] / 'configs' / '_base_' / 'datasets'
+SCOPES = ('mmpretrain', 'mmrazor')
+SHAPE = (32, 32, 3)
+# Value added to the clean gradient image to make the banked image.
+OFFSET = 100
+
+
+def random_rows(num: int, num_targets: int, seed: int = 0) -> dict:
+    """Random arrays for every field of ``num`` bank rows."""
+    rng = np.random.default_rng(seed)
+    return dict(
+        images=rng.integers(0, 256, (num, num_targets) + SHAPE, np.uint8),
+        targets=rng.integers(0, 100, (num, num_targets)),
+        weights=rng.random((num, num_targets), np.float32),
+        correct=rng.random(num) < 0.5,
+        reached=rng.random((num, num_targets)) < 0.5,
+        steps=rng.integers(0, 10, (num, num_targets)).astype(np.int16))
+
+
+def rows_at(rows: dict, indices: np.ndarray) -> dict:
+    return {name: value[indices] for name, value in rows.items()}
+
+
+def build_bank(path: Path,
+               images: np.ndarray,
+               weights: Optional[np.ndarray] = None) -> BoundaryBankFile:
+    """Commit a bank of ``images`` (N, K, H, W, C); targets are ``10 * k``."""
+    num, num_targets = images.shape[:2]
+    rows = dict(
+        images=images,
+        targets=np.tile(10 * np.arange(num_targets), (num, 1)),
+        weights=(np.ones(
+            (num, num_targets), np.float32) if weights is None else weights),
+        correct=np.ones(num, bool),
+        reached=np.ones((num, num_targets), bool),
+        steps=np.full((num, num_targets), 3, np.int16))
+    bank = BoundaryBankFile.create(
+        str(path), num, num_targets, images.shape[2:], meta={'test': 1})
+    bank.write(np.arange(num), **rows)
+    return bank.commit()
+
+
+def _write_shard(partial_path: str, indices: np.ndarray, rows: dict) -> None:
+    """Another rank: open the creator's files and write its indices."""
+    bank = BoundaryBankFile.open_partial(partial_path)
+    bank.write(indices, **rows_at(rows, indices))
+    bank.flush()
+
+
+# --- BoundaryBankFile --------------------------------------------------
+
+
+def test_two_writers_round_trip(tmp_path):
+    path = str(tmp_path / 'bank')
+    num, num_targets = 10, 3
+    rows = random_rows(num, num_targets)
+    bank = BoundaryBankFile.create(
+        path, num, num_targets, SHAPE, meta={'teacher': 'resnet'})
+    partial = bank.partial_path
+    # "Rank 1" is a real second process writing into the same memory maps.
+    rank1 = np.arange(1, num, 2)
+    proc = multiprocessing.get_context('fork').Process(
+        target=_write_shard, args=(partial, rank1, rows))
+    proc.start()
+    rank0 = np.arange(0, num, 2)
+    bank.write(rank0, **rows_at(rows, rank0))
+    proc.join()
+    assert proc.exitcode == 0
+    committed = bank.commit()
+
+    assert not os.path.exists(partial)
+    assert BoundaryBankFile.exists(path)
+    for opened in (committed, BoundaryBankFile.open(path)):
+        assert (opened.num, opened.num_targets) == (num, num_targets)
+        assert opened.image_shape == SHAPE
+        assert opened.meta == {'teacher': 'resnet'}
+        for name, value in rows.items():
+            np.testing.assert_array_equal(opened[name], value, err_msg=name)
+            assert opened[name].dtype == value.dtype
+        assert not opened['images'].flags.writeable
+
+
+def test_write_checks_shapes_and_dtype(tmp_path):
+    bank = BoundaryBankFile.create(str(tmp_path / 'bank'), 4, 2, SHAPE)
+    rows = rows_at(random_rows(4, 2), np.arange(2))
+    with pytest.raises(ValueError, match='targets must have shape'):
+        bank.write(np.arange(2), **{**rows, 'targets': rows['targets'][:1]})
+    with pytest.raises(TypeError, match='uint8'):
+        bank.write(
+            np.arange(2), **{
+                **rows, 'images': rows['images'].astype(np.float32)
+            })
+
+
+def test_uncommitted_bank_is_not_complete(tmp_path):
+    path = tmp_path / 'bank'
+    num = 4
+    bank = BoundaryBankFile.create(str(path), num, 1, SHAPE)
+    bank.write(np.arange(num), **random_rows(num, 1))
+    bank.flush()
+    partial = bank.partial_path
+
+    assert not BoundaryBankFile.exists(str(path))
+    assert not BoundaryBankFile.exists(partial)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        BoundaryBankFile.open(str(path))
+    with pytest.raises(FileNotFoundError, match='half-written'):
+        BoundaryBankFile.open(partial)
+    # A crash while copying a bank by hand: arrays but no meta.json.
+    shutil.copytree(partial, path)
+    with pytest.raises(FileNotFoundError, match='half-written'):
+        BoundaryBankFile.open(str(path))
+    with pytest.raises(FileExistsError, match='no complete boundary bank'):
+        bank.commit()
+
+
+def test_open_rejects_inconsistent_arrays(tmp_path):
+    path = tmp_path / 'bank'
+    build_bank(path, np.zeros((4, 2) + SHAPE, np.uint8))
+    np.save(path / 'targets.npy', np.zeros((4, 3), np.int64))
+    with pytest.raises(ValueError, match=r'targets\.npy'):
+        BoundaryBankFile.open(str(path))
+    np.save(path / 'targets.npy', np.zeros((4, 2), np.int64))
+    (path / 'steps.npy').unlink()
+    with pytest.raises(FileNotFoundError, match=r'steps\.npy'):
+        BoundaryBankFile.open(str(path))
+
+
+def test_concurrent_commit_keeps_first_bank(tmp_path):
+    path = str(tmp_path / 'bank')
+    first = BoundaryBankFile.create(path, 2, 1, SHAPE, meta={'who': 1})
+    second = BoundaryBankFile.create(path, 2, 1, SHAPE, meta={'who': 2})
+    assert first.partial_path != second.partial_path
+    second_partial = second.partial_path
+    assert first.commit().meta == {'who': 1}
+    assert second.commit().meta == {'who': 1}
+    assert not os.path.exists(second_partial)
+    assert BoundaryBankFile.open(path).meta == {'who': 1}
+
+
+def test_sample_follows_weights(tmp_path):
+    images = np.empty((3, 2) + SHAPE, np.uint8)
+    images[:, 0], images[:, 1] = 7, 9
+    weights = np.tile(np.array([0.9, 0.1], np.float32), (3, 1))
+    weights[2] = 0  # e.g. a teacher that assigns no target probability
+    bank = build_bank(tmp_path / 'bank', images, weights)
+    rng = np.random.default_rng(0)
+    draws = [bank.sample(1, rng) for _ in range(2000)]
+    targets = np.array([d['boundary_target'] for d in draws])
+    assert set(targets) == {0, 10}
+    assert abs(np.mean(targets == 0) - 0.9) < 0.03
+    for draw in draws[:20]:
+        assert draw['boundary_img'][0, 0, 0] == (7 if draw['boundary_target']
+                                                 == 0 else 9)
+        assert draw['boundary_correct'] is True
+        assert draw['boundary_reached'] is True
+        assert draw['boundary_steps'] == 3
+    # numpy's global state (what LoadBoundaryBank uses) works as well.
+    np.random.seed(0)
+    global_targets = [bank.sample(0)['boundary_target'] for _ in range(2000)]
+    assert abs(np.mean(np.array(global_targets) == 0) - 0.9) < 0.03
+    # All-zero weights fall back to a uniform draw.
+    zero = [bank.sample(2, rng)['boundary_target'] for _ in range(2000)]
+    assert abs(np.mean(np.array(zero) == 0) - 0.5) < 0.05
+
+    # The returned image is a private, writable, contiguous copy.
+    img = bank.sample(0, rng)['boundary_img']
+    assert img.flags.writeable and img.flags.c_contiguous
+    assert img.shape == SHAPE and img.dtype == np.uint8
+    img[:] = 0
+    assert bank['images'][0].min() > 0
+    with pytest.raises(IndexError, match='another dataset'):
+        bank.sample(3, rng)
+
+
+def test_sample_single_target(tmp_path):
+    bank = build_bank(tmp_path / 'bank', np.ones((2, 1) + SHAPE, np.uint8),
+                      np.zeros((2, 1), np.float32))
+    rng = np.random.default_rng(0)
+    assert {bank.sample(1, rng)['boundary_target'] for _ in range(50)} == {0}
+
+
+# --- LoadBoundaryBank --------------------------------------------------
+
+
+def test_load_boundary_bank_transform(tmp_path):
+    bank_images = np.broadcast_to(
+        np.arange(2, dtype=np.uint8)[:, None, None, None, None],
+        (2, 1) + SHAPE)
+    path = build_bank(tmp_path / 'bank', bank_images).path
+    results = dict(img=np.zeros(SHAPE, np.uint8), sample_idx=1)
+
+    transform = TRANSFORMS.build(dict(type='LoadBoundaryBank'))
+    assert isinstance(transform, LoadBoundaryBank)
+    with pytest.raises(RuntimeError, match='tools/build_boundary_bank.py'):
+        transform(dict(results))
+    transform.bind(path)
+    out = transform(dict(results))
+    assert out['boundary_img'].shape == SHAPE
+    assert out['boundary_img'].max() == 1
+    assert out['boundary_target'] == 0
+    # The opened memory maps never travel to (spawned) workers.
+    assert len(pickle.dumps(transform)) < 1000
+    assert pickle.loads(pickle.dumps(transform))(
+        dict(results))['boundary_img'].max() == 1
+    with pytest.raises(ValueError, match=r'\(28, 28, 3\).*\(32, 32, 3\)'):
+        transform(dict(img=np.zeros((28, 28, 3), np.uint8), sample_idx=0))
+
+    # bind() drops the open bank, so a new bank takes effect.
+    other = build_bank(tmp_path / 'other', bank_images + 5).path
+    transform.bind(other)
+    assert transform(dict(results))['boundary_img'].max() == 6
+
+
+# --- bank_train_pipeline -----------------------------------------------
+
+
+def load_cfg(name: str) -> Config:
+    return Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
+
+
+def bind_pipeline(transforms, bank_path: str) -> None:
+    """Bind the LoadBoundaryBank of a built pipeline, as the hook does."""
+    banks = [t for t in transforms if isinstance(t, LoadBoundaryBank)]
+    assert len(banks) == 1
+    banks[0].bind(bank_path)
+
+
+def build_bank_pipeline(name: str, scope: str, bank_path: str) -> Compose:
+    with DefaultScope.overwrite_default_scope(scope):
+        pipeline = Compose(load_cfg(name).bank_train_pipeline)
+    bind_pipeline(pipeline.transforms, bank_path)
+    return pipeline
+
+
+def gradient_image() -> np.ndarray:
+    """A clean image that shows crops and flips: it grows with x (and
+    differs per channel) and is nowhere zero, unlike the padding."""
+    x = np.arange(SHAPE[1])
+    img = 10 + 2 * x[None, :, None] + 5 * np.arange(3)[None, None, :]
+    return np.broadcast_to(img, SHAPE).astype(np.uint8)
+
+
+def run(pipeline: Compose,
+        img: np.ndarray,
+        seed: int,
+        sample_idx: int = 0) -> tuple:
+    """Clean and boundary outputs as (H, W, C) arrays, plus the sample."""
+    np.random.seed(seed)
+    packed = pipeline(dict(img=img.copy(), sample_idx=sample_idx, gt_label=1))
+    sample = packed['data_samples']
+    clean = packed['inputs'].permute(1, 2, 0).numpy()
+    return clean, np.asarray(sample.boundary_img), sample
+
+
+def test_cifar10_config_inherits_bank_pipeline():
+    assert (load_cfg('cifar10').bank_train_pipeline == load_cfg(
+        'cifar100').bank_train_pipeline)
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+@pytest.mark.parametrize('name', ['cifar100', 'digits', 'tiny_imagenet'])
+def test_bank_pipeline_builds(name, scope):
+    cfg = load_cfg(name)
+    with DefaultScope.overwrite_default_scope(scope):
+        pipeline = Compose(cfg.bank_train_pipeline)
+    names = [type(t).__name__ for t in pipeline.transforms]
+    assert 'LoadBoundaryBank' in names
+    assert names[-2:] == ['TransformBroadcaster', 'PackInputs']
+    # The broadcaster wraps exactly the random transforms of train_pipeline.
+    wrapped = [dict(t) for t in cfg.bank_train_pipeline[-2].transforms]
+    loaders = [t for t in cfg.train_pipeline if 'Load' in t['type']]
+    assert [dict(t) for t in cfg.train_pipeline] == (
+        loaders + wrapped + [dict(type='mmpretrain.PackInputs')])
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+@pytest.mark.parametrize('name', ['cifar100', 'digits'])
+def test_bank_pipeline_same_image_same_output(name, scope, tmp_path):
+    rng = np.random.default_rng(1)
+    clean = rng.integers(0, 256, (3, ) + SHAPE, np.uint8)
+    path = build_bank(tmp_path / 'bank', clean[:, None]).path
+    pipeline = build_bank_pipeline(name, scope, path)
+    with DefaultScope.overwrite_default_scope(scope):
+        plain = Compose(load_cfg(name).train_pipeline)
+    for seed in range(20):
+        idx = seed % 3
+        clean_out, bank_out, sample = run(pipeline, clean[idx], seed, idx)
+        np.testing.assert_array_equal(clean_out, bank_out)
+        assert bank_out.dtype == np.uint8 and bank_out.shape == SHAPE
+        assert sample.boundary_target == 0 and sample.sample_idx == idx
+        # Same seed, same crop/flip as the ordinary train_pipeline (K=1 makes
+        # no draw, so the random streams line up).
+        np.random.seed(seed)
+        expected = plain(dict(img=clean[idx].copy(), gt_label=1))['inputs']
+        np.testing.assert_array_equal(clean_out,
+                                      expected.permute(1, 2, 0).numpy())
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+@pytest.mark.parametrize('name, flips', [('cifar100', True),
+                                         ('digits', False)])
+def test_bank_pipeline_shares_crop_and_flip(name, flips, scope, tmp_path):
+    clean = gradient_image()
+    path = build_bank(tmp_path / 'bank', (clean + OFFSET)[None, None]).path
+    pipeline = build_bank_pipeline(name, scope, path)
+    crops, flipped = set(), set()
+    for seed in range(60):
+        clean_out, bank_out, _ = run(pipeline, clean, seed)
+        padding = clean_out == 0
+        # Zero padding in the same places, the same pixels elsewhere.
+        np.testing.assert_array_equal(bank_out == 0, padding)
+        np.testing.assert_array_equal(bank_out[~padding],
+                                      clean_out[~padding] + OFFSET)
+        crops.add(padding.tobytes())
+        row = clean_out[SHAPE[0] // 2, :, 0]
+        content = row[row > 0].astype(int)
+        flipped.add(bool(content[0] > content[-1]))
+    assert len(crops) > 10
+    assert flipped == ({False, True} if flips else {False})
+
+
+# --- datasets with bank_train_pipeline ---------------------------------
+
+
+def bank_dataset(name: str, scope: str, tmp_path: Path, **dataset_kwargs):
+    """A train dataset with bank_train_pipeline and a bank bound to it whose
+    K=2 images of each index are ``clean // 2 + 100`` and ``+ 101``."""
+    cfg = load_cfg(name)
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.update(pipeline=cfg.bank_train_pipeline, **dataset_kwargs)
+    with DefaultScope.overwrite_default_scope(scope):
+        dataset = DATASETS.build(dataset_cfg)
+    clean = np.stack(
+        [dataset.get_data_info(i)['img'] for i in range(len(dataset))])
+    half = clean // 2 + 100
+    images = np.stack([half, half + 1], axis=1)
+    bank = build_bank(tmp_path / 'bank', images)
+    bind_pipeline(dataset.pipeline.transforms, bank.path)
+    return dataset, bank
+
+
+def check_packed(inputs, sample) -> None:
+    """The packed boundary fields and their relation to the clean input."""
+    clean_out = inputs.permute(1, 2, 0).numpy()
+    bank_out = sample.boundary_img
+    assert isinstance(bank_out, np.ndarray)
+    assert bank_out.dtype == np.uint8 and bank_out.shape == SHAPE
+    assert sample.boundary_target in (0, 10)
+    assert isinstance(sample.boundary_correct, bool)
+    assert isinstance(sample.boundary_reached, bool)
+    assert sample.boundary_steps == 3
+    padding = bank_out == 0
+    extra = sample.boundary_target // 10
+    np.testing.assert_array_equal(clean_out[padding], 0)
+    np.testing.assert_array_equal(bank_out[~padding],
+                                  clean_out[~padding] // 2 + 100 + extra)
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+def test_cifar_dataset_packs_boundary_fields(scope, make_cifar, tmp_path):
+    root = make_cifar('cifar100', num_per_class=1)
+    dataset, bank = bank_dataset(
+        'cifar100', scope, tmp_path, data_root=str(root))
+    assert bank.num == len(dataset) == 100
+    for idx in (0, 57, 99):
+        packed = dataset[idx]
+        sample = packed['data_samples']
+        assert sample.sample_idx == idx
+        check_packed(packed['inputs'], sample)
+
+
+def test_digits_dataset_packs_boundary_fields(tmp_path):
+    dataset, _ = bank_dataset('digits', 'mmrazor', tmp_path)
+    packed = dataset[len(dataset) - 1]
+    assert packed['data_samples'].sample_idx == len(dataset) - 1
+    check_packed(packed['inputs'], packed['data_samples'])
+
+
+def test_dataloader_workers_open_the_bank(make_cifar, tmp_path):
+    root = make_cifar('cifar100', num_per_class=1)
+    dataset, _ = bank_dataset(
+        'cifar100', 'mmrazor', tmp_path, data_root=str(root))
+    loader = dict(
+        dataset=dataset,
+        batch_size=8,
+        num_workers=1,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False))
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        batch = next(iter(Runner.build_dataloader(loader, seed=0)))
+    assert len(batch['data_samples']) == 8
+    for inputs, sample in zip(batch['inputs'], batch['data_samples']):
+        check_packed(inputs, sample)
+        # How an algorithm turns the packed HWC array into a CHW tensor.
+        assert PackInputs.format_input(
+            sample.boundary_img).shape == inputs.shape
