@@ -1,10 +1,17 @@
 # Copyright (c) amkd-mmrazor contributors.
+import copy
 import math
+import os.path as osp
 from typing import Optional
 
+from mmengine.dataset import Compose
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.registry import DATASETS
 from mmrazor.registry import HOOKS
+
+from amkd_plugin.datasets import LoadBoundaryBank
+from amkd_plugin.utils import UserInputError
 
 CHECKPOINT_KEY = 'adversarial_boundary'
 
@@ -26,8 +33,16 @@ class AdversarialBoundaryHook(Hook):
     the attack stops for the last quarter of training, as in BSS. After
     each iteration it logs the weight and the algorithm's ``attack_stats``
     (``train/boundary_*``: samples attacked, fraction that reached the
-    boundary, mean steps, mean L2 perturbation). It saves the attack's
-    random state in checkpoints, so a resumed run draws the same targets.
+    boundary, mean steps, mean L2 perturbation, the teacher's margin
+    ``z_b - z_k`` on clean images and on their boundary samples). After
+    each epoch it logs the epoch's boundary margin relative to the clean
+    one (``boundary_margin_ratio``): near 0 for samples at the boundary,
+    negative past it. It saves the attack's random state in checkpoints, so
+    a resumed run draws the same targets.
+
+    When the algorithm has a boundary bank builder, the hook builds (or
+    reuses) the bank under ``<work_dir>/boundary_bank`` before training and
+    binds it to the train pipeline's ``LoadBoundaryBank``.
 
     ``scale=0`` turns AMKD into plain KD (no attack, boundary losses 0),
     which is how the KD baseline configs are made.
@@ -60,6 +75,7 @@ class AdversarialBoundaryHook(Hook):
         self.end = end
         self.warmup = warmup
         self.scale = scale
+        self._margins = [0., 0.]
 
     def weight(self, progress: float) -> float:
         """The boundary weight at training progress ``progress`` in [0, 1]."""
@@ -77,6 +93,9 @@ class AdversarialBoundaryHook(Hook):
         model = runner.model
         return model.module if is_model_wrapper(model) else model
 
+    def before_train(self, runner) -> None:
+        build_boundary_bank(runner)
+
     def before_train_iter(self,
                           runner,
                           batch_idx: int,
@@ -92,8 +111,23 @@ class AdversarialBoundaryHook(Hook):
         algorithm = self._algorithm(runner)
         hub = runner.message_hub
         hub.update_scalar('train/boundary_weight', algorithm.boundary_weight)
-        for name, value in algorithm.attack_stats.items():
+        stats = algorithm.attack_stats
+        for name, value in stats.items():
             hub.update_scalar(f'train/boundary_{name}', value)
+        attacked = stats.get('attacked', 0.)
+        self._margins[0] += attacked * stats.get('margin_clean', 0.)
+        self._margins[1] += attacked * stats.get('margin', 0.)
+
+    def after_train_epoch(self, runner) -> None:
+        clean, boundary = self._margins
+        self._margins = [0., 0.]
+        if clean > 0:
+            ratio = boundary / clean
+            runner.logger.info(
+                f'Epoch {runner.epoch + 1}: teacher margin z_b - z_k on the '
+                f'boundary samples is {ratio:.3f} x the clean margin.')
+            runner.visualizer.add_scalars(
+                dict(boundary_margin_ratio=ratio), step=runner.epoch + 1)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = dict(
@@ -103,3 +137,36 @@ class AdversarialBoundaryHook(Hook):
         if CHECKPOINT_KEY in checkpoint:
             self._algorithm(runner).attack.load_state_dict(
                 checkpoint[CHECKPOINT_KEY]['attack'])
+
+
+def build_boundary_bank(runner) -> Optional[str]:
+    """Build or reuse the algorithm's boundary bank and bind it; its path.
+
+    The bank holds the training set as the test pipeline presents it
+    (un-augmented); the train pipeline's ``LoadBoundaryBank`` then loads
+    it next to each clean image. Does nothing (returns None) for an
+    algorithm without a bank builder.
+    """
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    builder = getattr(model, 'bank_builder', None)
+    if builder is None:
+        return None
+    dataset = runner.train_dataloader.dataset
+    loaders = [t for t in getattr(dataset, 'pipeline', Compose([])).transforms
+               if isinstance(t, LoadBoundaryBank)]
+    if not loaders:
+        raise UserInputError(
+            'The algorithm takes boundary samples from a bank but the train '
+            'pipeline has no LoadBoundaryBank: use the dataset config\'s '
+            'bank_train_pipeline (see configs/amkd/*_bank.py).')
+    dataset_cfg = copy.deepcopy(runner.cfg.train_dataloader.dataset)
+    dataset_cfg.pipeline = copy.deepcopy(
+        runner.cfg.test_dataloader.dataset.pipeline)
+    plain = DATASETS.build(dataset_cfg)
+    path = builder.build(model.teacher, model.data_preprocessor, plain,
+                         dataset_cfg.to_dict(),
+                         osp.join(runner.work_dir, 'boundary_bank'))
+    for loader in loaders:
+        loader.bind(path)
+    return path

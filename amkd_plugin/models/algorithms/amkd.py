@@ -1,5 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.structures import BaseDataElement
@@ -10,7 +10,7 @@ from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
-from ..task_modules import BoundarySamples
+from ..task_modules import BoundarySamples, banked_samples, pixel_bounds
 from .model_loading import (check_class_counts, load_teacher_checkpoint,
                             resolve_model_config)
 
@@ -25,7 +25,8 @@ class AMKDDistill(SingleTeacherDistill):
        ``record_idx=0``; the student's task loss;
     2. :class:`BoundaryAttack` moves the images both models get right
        toward the teacher's boundary with a sampled class k (outside the
-       recorders, gradients w.r.t. the images only);
+       recorders, gradients w.r.t. the images only); with a boundary bank,
+       the same selection takes their banked boundary images instead;
     3. boundary pass: teacher (no grad) and student on the boundary
        samples, recorded at ``record_idx=1``;
     4. the distiller computes every configured loss; boundary losses are
@@ -33,7 +34,12 @@ class AMKDDistill(SingleTeacherDistill):
 
     :attr:`boundary_weight` is the schedule factor, set each iteration by
     ``AdversarialBoundaryHook``; while it is 0 the attack does not run.
-    :attr:`attack_stats` describes the last step's attack.
+    :attr:`attack_stats` describes the last step's boundary samples.
+
+    With ``bank`` set, every training image is attacked once before
+    training (:class:`BoundaryBankBuilder`, run by the hook) and the train
+    pipeline must carry the banked images (``bank_train_pipeline`` of the
+    dataset configs); ``configs/amkd/*_bank.py`` do both.
 
     Student (``architecture``) and teacher may be given as model configs
     or, beyond MMRazor's ``package::path`` form, as
@@ -48,6 +54,9 @@ class AMKDDistill(SingleTeacherDistill):
         teacher_ckpt (str): The teacher's checkpoint. Required.
         attack (dict): Config of the attack in MMRazor's ``TASK_UTILS``.
             Defaults to ``dict(type='BoundaryAttack')``.
+        bank (dict, optional): ``BoundaryBankBuilder`` config: take boundary
+            samples from a bank built before training instead of attacking
+            online. Defaults to None.
         **kwargs: Other arguments of ``SingleTeacherDistill``; the distiller
             must be an ``AMKDDistiller``.
     """
@@ -57,6 +66,7 @@ class AMKDDistill(SingleTeacherDistill):
                  teacher: Dict,
                  teacher_ckpt: str,
                  attack: Dict = dict(type='BoundaryAttack'),
+                 bank: Optional[Dict] = None,
                  **kwargs) -> None:
         if kwargs.get('teacher_trainable'):
             raise ValueError('AMKD attacks a frozen teacher: its boundary '
@@ -70,6 +80,7 @@ class AMKDDistill(SingleTeacherDistill):
         self.teacher._is_init = True  # keep its weights at init_weights()
         check_class_counts(self.student, self.teacher)
         self.attack = TASK_UTILS.build(attack)
+        self.bank_builder = TASK_UTILS.build(bank) if bank else None
         self.boundary_weight = 1.0
         self.attack_stats: Dict[str, float] = {}
         # The attack needs both models' logits; these recorders read them
@@ -106,17 +117,23 @@ class AMKDDistill(SingleTeacherDistill):
         student_logits = self._logits['student'].get_record_data()
 
         boundary = BoundarySamples.empty(batch_inputs, labels)
-        if self.boundary_weight > 0:
+        if self.boundary_weight > 0 and self.bank_builder is not None:
+            boundary = banked_samples(self.attack, batch_inputs, data_samples,
+                                      labels, teacher_logits, student_logits,
+                                      self._preprocess)
+        elif self.boundary_weight > 0:
             boundary = self.attack(self._teacher_logits, batch_inputs, labels,
                                    teacher_logits, student_logits,
-                                   self._pixel_bounds())
+                                   pixel_bounds(self.data_preprocessor))
+        boundary_logits = teacher_logits[:0]
         if boundary.num > 0:
             with self.distiller.recording(from_student=False,
                                           boundary=True), torch.no_grad():
-                self.teacher(boundary.inputs, mode='tensor')
+                boundary_logits = self.teacher(boundary.inputs, mode='tensor')
             with self.distiller.recording(from_student=True, boundary=True):
                 self.student(boundary.inputs, mode='tensor')
-        self.attack_stats = self._stats(boundary, batch_inputs)
+        self.attack_stats = self._stats(boundary, batch_inputs,
+                                        teacher_logits, boundary_logits)
 
         if not self.distillation_stopped:
             losses.update(
@@ -128,22 +145,33 @@ class AMKDDistill(SingleTeacherDistill):
     def _teacher_logits(self, images: Tensor) -> Tensor:
         return self.teacher(images, mode='tensor')
 
-    def _pixel_bounds(self) -> Tuple[Tensor, Tensor]:
-        """Normalised values of pixels 0 and 255, per channel."""
-        mean = getattr(self.data_preprocessor, 'mean', None)
-        if mean is None:  # the preprocessor does not normalise
-            return torch.tensor(0.), torch.tensor(255.)
-        std = self.data_preprocessor.std
-        return (0 - mean) / std, (255 - mean) / std
+    def _preprocess(self, pixels: Tensor) -> Tensor:
+        return self.data_preprocessor(dict(inputs=pixels), False)['inputs']
 
     @staticmethod
-    def _stats(boundary: BoundarySamples, images: Tensor) -> Dict[str, float]:
-        """Attack statistics; zeros in a step without boundary samples."""
+    def _stats(boundary: BoundarySamples, images: Tensor,
+               teacher_logits: Tensor,
+               boundary_logits: Tensor) -> Dict[str, float]:
+        """Statistics of the boundary samples; zeros in a step without.
+
+        ``margin_clean`` and ``margin`` are the teacher's mean margin
+        ``z_b - z_k`` on the clean images and on their boundary samples;
+        the hook logs their ratio per epoch.
+        """
         if boundary.num == 0:
-            return dict(attacked=0., reached=0., steps=0., l2=0.)
+            return dict(attacked=0., reached=0., steps=0., l2=0.,
+                        margin_clean=0., margin=0.)
         delta = boundary.inputs - images[boundary.index]
+        pair = torch.stack((boundary.source, boundary.target), 1)
+
+        def margin(logits: Tensor) -> float:
+            b_and_k = logits.detach().float().gather(1, pair)
+            return (b_and_k[:, 0] - b_and_k[:, 1]).mean().item()
+
         return dict(
             attacked=float(boundary.num),
             reached=boundary.reached.float().mean().item(),
             steps=boundary.steps.float().mean().item(),
-            l2=delta.flatten(1).norm(dim=1).mean().item())
+            l2=delta.flatten(1).norm(dim=1).mean().item(),
+            margin_clean=margin(teacher_logits[boundary.index]),
+            margin=margin(boundary_logits))

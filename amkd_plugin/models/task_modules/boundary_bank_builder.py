@@ -1,0 +1,305 @@
+# Copyright (c) amkd-mmrazor contributors.
+import hashlib
+import json
+import os
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.dist import (all_reduce, barrier, broadcast_object_list,
+                           get_dist_info)
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+from mmpretrain.structures import DataSample
+from mmrazor.registry import TASK_UTILS
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from amkd_plugin.datasets import BoundaryBankFile
+from amkd_plugin.utils import build_in_mmrazor
+from .boundary_attack import BoundaryAttack, BoundarySamples, pixel_bounds
+
+
+@TASK_UTILS.register_module()
+class BoundaryBankBuilder:
+    """Attack every training image once, before training: a boundary bank.
+
+    The teacher is frozen, so the boundary sample of an image toward a
+    class depends on the image and the class only. The builder runs
+    :class:`BoundaryAttack` over the un-augmented training set and stores,
+    per dataset index, in a :class:`BoundaryBankFile`:
+
+    - the boundary image, rounded to uint8 in the dataset's own pixel space
+      and channel order (the bank is the size of the dataset per target);
+    - its target class: with ``top_k=None`` one class drawn from the
+      teacher's softmax over the classes other than the label, as the
+      online attack draws it; with ``top_k=K`` the K classes the teacher
+      ranks highest after the label, one image each, with the teacher's
+      probabilities as weights, so training draws among them per step;
+    - whether the teacher classified the clean image correctly (images it
+      gets wrong are not attacked and never used);
+    - whether the attack reached the boundary, judged on the rounded image,
+      and how many steps it took.
+
+    The bank lives at ``<root>/<key>`` where the key hashes the teacher's
+    weights, the dataset and these settings: a second run reuses it, a
+    changed teacher or setting builds a new one, and the log says which.
+    Under distributed training each rank attacks its share of the indices
+    into the same memory-mapped files; rank 0 commits the bank once all
+    ranks are done, and nobody returns before that.
+
+    Args:
+        attack (dict): ``BoundaryAttack`` config (``max_steps``,
+            ``step_size`` and ``seed`` are used). Defaults to the training
+            attack's defaults.
+        top_k (int, optional): Bank the K runner-up classes instead of one
+            sampled class. Defaults to None.
+        batch_size (int): Images attacked at once. Defaults to 256.
+        num_workers (int): Dataloader workers while building. Defaults to 0.
+    """
+
+    def __init__(self,
+                 attack: Dict = dict(type='BoundaryAttack'),
+                 top_k: Optional[int] = None,
+                 batch_size: int = 256,
+                 num_workers: int = 0) -> None:
+        if top_k is not None and top_k < 1:
+            raise ValueError(f'top_k must be None or >= 1, got {top_k}.')
+        self.attack: BoundaryAttack = build_in_mmrazor(TASK_UTILS, attack)
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+
+    def settings(self) -> Dict:
+        """Everything besides teacher and data that shapes the bank."""
+        return dict(
+            max_steps=self.attack.max_steps,
+            step_size=self.attack.step_size,
+            seed=self.attack.seed,
+            top_k=self.top_k,
+            format=1)
+
+    def key(self, teacher: nn.Module, dataset_id: Dict) -> str:
+        """Hash of the teacher's weights, the dataset and the settings."""
+        weights = hashlib.sha256()
+        for name, value in sorted(teacher.state_dict().items()):
+            weights.update(name.encode())
+            weights.update(value.detach().cpu().contiguous().numpy().tobytes())
+        described = json.dumps(
+            dict(teacher=weights.hexdigest(), dataset=dataset_id,
+                 settings=self.settings()),
+            sort_keys=True, default=str)
+        return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+    def build(self, teacher: nn.Module, data_preprocessor: nn.Module,
+              dataset: Dataset, dataset_id: Dict, root: str) -> str:
+        """Build the bank unless one with the same key exists; its path.
+
+        Args:
+            teacher (nn.Module): The frozen teacher (``mode='tensor'``
+                gives logits).
+            data_preprocessor (nn.Module): Normalises a data batch as in
+                training.
+            dataset (Dataset): The training set with an un-augmented
+                pipeline (its ``PackInputs`` output).
+            dataset_id (dict): JSON-serialisable description of the dataset
+                (type, root, split, pipeline), part of the key.
+            root (str): Folder of the banks, usually under the work dir.
+
+        Returns:
+            str: The complete bank's folder.
+        """
+        path = osp.join(root, self.key(teacher, dataset_id))
+        if BoundaryBankFile.exists(path):
+            print_log(f'Boundary bank: reusing {path}.', 'current')
+            return path
+        others = sorted(name for name in os.listdir(root)
+                        if '.partial-' not in name) if osp.isdir(root) else []
+        print_log(
+            f'Boundary bank: building {path} ({len(dataset)} images, '
+            f'{self.settings()})' +
+            (f'; the banks in {root} ({", ".join(others)}) are for another '
+             'teacher, dataset or setting' if others else '') + '.',
+            'current')
+        rank, world_size = get_dist_info()
+        image_shape = tuple(dataset[0]['inputs'].permute(1, 2, 0).shape)
+        bank = (BoundaryBankFile.create(path, len(dataset), self.top_k or 1,
+                                        image_shape,
+                                        dict(dataset=dataset_id,
+                                             settings=self.settings()))
+                if rank == 0 else None)
+        partial = [bank.partial_path if bank else None]
+        broadcast_object_list(partial)
+        if rank != 0:
+            bank = BoundaryBankFile.open_partial(partial[0])
+        training = teacher.training
+        teacher.eval()  # BatchNorm statistics must not move
+        try:
+            sums = self._fill(
+                bank, teacher, data_preprocessor,
+                Subset(dataset, range(rank, len(dataset), world_size)),
+                show_progress=rank == 0)
+        finally:
+            teacher.train(training)
+        self._report(sums)
+        bank.flush()
+        barrier()
+        if rank == 0:
+            bank.commit()
+        barrier()
+        return path
+
+    @torch.no_grad()
+    def _fill(self, bank: BoundaryBankFile, teacher: nn.Module,
+              data_preprocessor: nn.Module, subset: Subset,
+              show_progress: bool) -> Tensor:
+        loader = DataLoader(
+            subset, self.batch_size, num_workers=self.num_workers,
+            collate_fn=pseudo_collate)
+        progress = ProgressBar(len(subset)) if show_progress else None
+        indices = iter(subset.indices)
+        sums = torch.zeros(6, dtype=torch.float64)
+        for data_batch in loader:
+            data = data_preprocessor(data_batch, False)
+            images = data['inputs']
+            labels = torch.cat([s.gt_label for s in data['data_samples']])
+            index = np.array([next(indices) for _ in range(len(images))])
+            rows, batch_sums = self._attack_batch(teacher, data_preprocessor,
+                                                  images, labels)
+            bank.write(index, **rows)
+            sums += batch_sums
+            if progress:
+                for _ in images:
+                    progress.update()
+        return sums
+
+    def _attack_batch(self, teacher: nn.Module, data_preprocessor: nn.Module,
+                      images: Tensor, labels: Tensor
+                      ) -> Tuple[Dict[str, np.ndarray], Tensor]:
+        """The bank's rows for one batch, and sums for :meth:`_report`."""
+
+        def logits_of(x: Tensor) -> Tensor:
+            return teacher(x, mode='tensor').float()
+
+        bounds = pixel_bounds(data_preprocessor)
+        logits = logits_of(images)
+        correct = logits.argmax(1) == labels
+        targets, weights = self._targets(labels, logits)
+        clean = to_pixels(images, data_preprocessor)
+        keep = correct.view(-1, 1, 1, 1)
+        columns, sums = [], torch.zeros(6, dtype=torch.float64)
+        for j in range(targets.size(1)):
+            pair = torch.stack((labels, targets[:, j]), 1)
+
+            def margin(x: Tensor) -> Tensor:
+                b_and_k = logits_of(x).gather(1, pair)
+                return b_and_k[:, 0] - b_and_k[:, 1]
+
+            # The attack enables gradients for its own steps.
+            adv, reached, steps = self.attack.attack(logits_of, images, labels,
+                                                     targets[:, j], bounds)
+            pixels = to_pixels(adv, data_preprocessor)
+            # Rounding to uint8 may step back over the boundary: judge the
+            # image the student will see.
+            rounded = from_pixels(pixels, data_preprocessor)
+            reached_rounded = logits_of(rounded).argmax(1) != labels
+            # Images the teacher gets wrong are never used: keep them clean.
+            columns.append((torch.where(keep, pixels, clean),
+                            reached_rounded & correct, steps * correct))
+            sums += torch.stack([
+                correct.sum(), (reached & correct).sum(),
+                (reached_rounded & correct).sum(),
+                margin(images)[correct].sum(), margin(adv)[correct].sum(),
+                margin(rounded)[correct].sum()
+            ]).double().cpu()
+        images_, reached_, steps_ = zip(*columns)
+        rows = dict(
+            images=torch.stack(images_, 1).permute(0, 1, 3, 4, 2),
+            targets=targets, weights=weights, correct=correct,
+            reached=torch.stack(reached_, 1),
+            steps=torch.stack(steps_, 1).to(torch.int16))
+        return {k: v.cpu().numpy() for k, v in rows.items()}, sums
+
+    @staticmethod
+    def _report(sums: Tensor) -> None:
+        """Log how rounding to uint8 moved the samples, over all ranks."""
+        all_reduce(sums, op='sum')
+        count, reached, reached_rounded, clean, adv, rounded = sums.tolist()
+        count = max(count, 1)
+        print_log(
+            f'Boundary bank: {100 * reached / count:.1f}% of the attacked '
+            f'images reached the boundary, {100 * reached_rounded / count:.1f}'
+            f'% after rounding to uint8; mean teacher margin z_b - z_k: '
+            f'clean {clean / count:.3f}, attacked {adv / count:.3f}, rounded '
+            f'{rounded / count:.3f}.', 'current')
+
+    def _targets(self, labels: Tensor,
+                 logits: Tensor) -> Tuple[Tensor, Tensor]:
+        """(targets, weights), both (N, K)."""
+        if self.top_k is None:
+            target = self.attack.sample_targets(labels, logits)[:, None]
+            return target, torch.ones_like(target, dtype=torch.float32)
+        probs = logits.softmax(1).scatter(1, labels[:, None], 0.)
+        weights, targets = probs.topk(self.top_k, dim=1)
+        return targets, weights
+
+
+def to_pixels(images: Tensor, data_preprocessor: nn.Module) -> Tensor:
+    """Undo the preprocessor's normalisation and channel swap: uint8 CHW."""
+    if getattr(data_preprocessor, '_enable_normalize', False):
+        images = images * data_preprocessor.std + data_preprocessor.mean
+    if getattr(data_preprocessor, 'to_rgb', False) and images.size(1) == 3:
+        images = images.flip(1)
+    return images.round().clamp(0, 255).to(torch.uint8)
+
+
+def from_pixels(pixels: Tensor, data_preprocessor: nn.Module) -> Tensor:
+    """The preprocessor's view of uint8 CHW images."""
+    return data_preprocessor(dict(inputs=pixels), False)['inputs']
+
+
+def banked_samples(attack: BoundaryAttack, images: Tensor,
+                   data_samples: List[DataSample], labels: Tensor,
+                   teacher_logits: Tensor, student_logits: Tensor,
+                   preprocess: Callable[[Tensor], Tensor]) -> BoundarySamples:
+    """The online selection, with boundary images taken from the bank.
+
+    Selection is the attack's (both models right, largest disagreement
+    first), among images whose clean version the teacher got right when
+    the bank was built.
+
+    Args:
+        attack (BoundaryAttack): Provides the selection.
+        images (Tensor): The clean batch, shape (N, C, H, W).
+        data_samples (list[DataSample]): Carry the ``boundary_*`` fields of
+            ``LoadBoundaryBank`` through the augmentation.
+        labels (Tensor): Labels of the batch, shape (N,).
+        teacher_logits (Tensor): Teacher logits on the clean batch.
+        student_logits (Tensor): Student logits on the clean batch.
+        preprocess (Callable): Normalises uint8 images like the batch.
+
+    Returns:
+        BoundarySamples: The selected banked samples.
+    """
+    def field(name: str) -> Tensor:
+        return torch.tensor([s.get(name) for s in data_samples],
+                            device=labels.device)
+
+    index = attack.select(labels, teacher_logits.detach().float(),
+                          student_logits.detach().float(),
+                          eligible=field('boundary_correct'))
+    if index.numel() == 0:
+        return BoundarySamples.empty(images, labels)
+    pixels = torch.stack([
+        torch.from_numpy(
+            np.ascontiguousarray(
+                data_samples[i].boundary_img.transpose(2, 0, 1)))
+        for i in index.tolist()
+    ]).to(labels.device)
+    return BoundarySamples(
+        preprocess(pixels), index, labels[index],
+        field('boundary_target')[index],
+        field('boundary_reached')[index],
+        field('boundary_steps')[index], labels)
