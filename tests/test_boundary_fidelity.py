@@ -1,6 +1,7 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Tests for BoundaryFidelity and the hook that reports it."""
 import copy
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -272,3 +273,45 @@ def test_builds_under_a_classifier_configs_scope():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         hook = HOOKS.build(dict(type='mmrazor.BoundaryFidelityHook'))
     assert hook.fidelity.attack.max_steps == 30
+
+
+class PredictingDistill(Distill):
+    """Distill with MMPretrain's predict mode, for a real validation loop."""
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        scores = self.student(inputs).softmax(1)
+        return [sample.set_pred_score(score)
+                for sample, score in zip(data_samples, scores)]
+
+
+def test_validation_rounds_reach_the_visualisation_backend(tmp_path,
+                                                           teacher):
+    """Through a real Runner: the figures land in scalars.json, which is
+    what TensorBoard and the other backends are fed from."""
+    from mmengine.runner import Runner
+    batches = data_batches(teacher)
+    samples = [dict(inputs=image, data_samples=sample)
+               for batch in batches
+               for image, sample in zip(batch['inputs'],
+                                        batch['data_samples'])]
+    runner = Runner(
+        model=PredictingDistill(Classifier(seed=3), teacher),
+        work_dir=str(tmp_path),
+        val_dataloader=dict(
+            dataset=samples, batch_size=16, sampler=dict(
+                type='DefaultSampler', shuffle=False),
+            collate_fn=dict(type='pseudo_collate')),
+        val_cfg=dict(),
+        val_evaluator=dict(type='mmpretrain.Accuracy'),
+        custom_hooks=[dict(type='mmrazor.BoundaryFidelityHook')],
+        default_scope='mmrazor',
+        visualizer=dict(type='Visualizer',
+                        vis_backends=[dict(type='LocalVisBackend')]))
+    metrics = runner.val()
+    assert 'fidelity/agree_mean' in metrics
+    logged = [
+        json.loads(line) for path in tmp_path.glob('*/vis_data/scalars.json')
+        for line in path.read_text().splitlines()
+    ]
+    assert logged and logged[-1]['fidelity/agree_mean'] == pytest.approx(
+        metrics['fidelity/agree_mean'])
