@@ -244,7 +244,8 @@ def test_loss_names_and_attack_stats(algorithm):
     assert losses['distill.loss_boundary_kd'] > 0
     assert losses['distill.loss_boundary_kd'].requires_grad
     stats = algorithm.attack_stats
-    assert set(stats) == {'attacked', 'reached', 'steps', 'l2'}
+    assert set(stats) == {'attacked', 'reached', 'steps', 'l2',
+                          'margin_clean', 'margin'}
     assert stats['attacked'] == math.ceil(0.25 * BATCH)
     assert 0 <= stats['reached'] <= 1
     assert 1 <= stats['steps'] <= algorithm.attack.max_steps
@@ -266,7 +267,7 @@ def test_batch_without_candidates(algorithm):
     assert forwards == [BATCH]
     assert len(teacher_records(algorithm)) == 1
     assert algorithm.attack_stats == dict(attacked=0., reached=0., steps=0.,
-                                          l2=0.)
+                                          l2=0., margin_clean=0., margin=0.)
     sum(losses.values()).backward()
 
 

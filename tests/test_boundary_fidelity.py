@@ -315,3 +315,13 @@ def test_validation_rounds_reach_the_visualisation_backend(tmp_path,
     ]
     assert logged and logged[-1]['fidelity/agree_mean'] == pytest.approx(
         metrics['fidelity/agree_mean'])
+
+
+def test_hook_keeps_each_submodules_mode(teacher):
+    """A training distiller keeps its teacher's BatchNorm in eval mode."""
+    batches = data_batches(teacher)
+    teacher.train()
+    teacher.net[2].eval()
+    BoundaryFidelityHook().after_test_epoch(
+        fake_runner(Distill(Classifier(seed=3), teacher), batches), {})
+    assert teacher.training and not teacher.net[2].training

@@ -13,7 +13,7 @@ from torch import nn
 from amkd_plugin.models.algorithms.model_loading import (
     check_class_counts, load_teacher_checkpoint, resolve_model_config)
 from amkd_plugin.models.task_modules import pixel_bounds
-from amkd_plugin.utils import UserInputError, build_in_mmrazor
+from amkd_plugin.utils import UserInputError, build_in_mmrazor, eval_mode
 
 
 @HOOKS.register_module()
@@ -78,13 +78,8 @@ class BoundaryFidelityHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         student, teacher = self._models(model)
-        modes = [(module, module.training) for module in (student, teacher)]
-        try:
-            student.eval(), teacher.eval()
+        with eval_mode(student, teacher):
             sums = self._measure(model, student, teacher, dataloader)
-        finally:
-            for module, training in modes:
-                module.train(training)
         names = sorted(sums)
         total = torch.stack([sums[name] for name in names])
         all_reduce(total, op='sum')

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from amkd_plugin.datasets import BoundaryBankFile
-from amkd_plugin.utils import build_in_mmrazor
+from amkd_plugin.utils import build_in_mmrazor, eval_mode
 from .boundary_attack import BoundaryAttack, BoundarySamples, pixel_bounds
 
 
@@ -134,15 +134,11 @@ class BoundaryBankBuilder:
         broadcast_object_list(partial)
         if rank != 0:
             bank = BoundaryBankFile.open_partial(partial[0])
-        training = teacher.training
-        teacher.eval()  # BatchNorm statistics must not move
-        try:
+        with eval_mode(teacher):  # BatchNorm statistics must not move
             sums = self._fill(
                 bank, teacher, data_preprocessor,
                 Subset(dataset, range(rank, len(dataset), world_size)),
                 show_progress=rank == 0)
-        finally:
-            teacher.train(training)
         self._report(sums)
         bank.flush()
         barrier()
@@ -171,8 +167,7 @@ class BoundaryBankBuilder:
             bank.write(index, **rows)
             sums += batch_sums
             if progress:
-                for _ in images:
-                    progress.update()
+                progress.update(len(images))
         return sums
 
     def _attack_batch(self, teacher: nn.Module, data_preprocessor: nn.Module,

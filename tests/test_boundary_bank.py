@@ -1,0 +1,669 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Tests for the boundary bank: BoundaryBankBuilder, the banked AMKD step
+and the ``configs/amkd/*_bank*.py`` variants.
+
+The builder runs on a dozen digits images with a barely trained 10-class
+resnet8 teacher; the labels are the teacher's own predictions except for a
+few rows, which the teacher therefore gets wrong. The banked step uses the
+digits ``_bank`` config (student switched to resnet20) with a random
+resnet20 teacher; the student starts as a near copy of it (BN in eval
+mode), so both models get most images right and the selection has
+candidates, as in ``test_amkd_algorithm.py``.
+"""
+import copy
+import glob
+import os
+import os.path as osp
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+from mmpretrain.datasets.base_dataset import BaseDataset
+from mmpretrain.models import ClsDataPreprocessor
+from sklearn.datasets import load_digits
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
+from amkd_plugin.datasets import BoundaryBankFile, LoadBoundaryBank
+from amkd_plugin.datasets.digits import digits_to_rgb32
+from amkd_plugin.models.algorithms import AMKDDistill
+from amkd_plugin.models.algorithms import amkd as amkd_module
+from amkd_plugin.models.algorithms.model_loading import resolve_model_config
+from amkd_plugin.models.task_modules import boundary_bank_builder
+from amkd_plugin.models.task_modules.boundary_bank_builder import (
+    BoundaryBankBuilder, from_pixels, to_pixels)
+from mmrazor.registry import MODELS, TASK_UTILS
+
+# Tiny CPU models on one torch thread, built in MMRazor's scope (see
+# conftest.py).
+pytestmark = pytest.mark.usefixtures('single_torch_thread',
+                                     'mmrazor_scope')
+
+REPO = Path(__file__).resolve().parents[1]
+RESNET8 = REPO / 'configs/_base_/models/resnet8.py'
+DIGITS_BANK = 'configs/amkd/resnet20_resnet8_digits_bank.py'
+DIGITS_TEACHER = 'configs/teachers/resnet20_digits.py'
+NUM_IMAGES = 12
+WRONG = (1, 6, 11)  # rows the builder's teacher gets wrong
+BUILD_BATCH = 5  # several batches and a partial last one
+STEP_BATCH = 8
+BANK_FIELDS = ('images', 'targets', 'weights', 'correct', 'reached', 'steps')
+DIGITS_PREPROCESSOR = dict(
+    num_classes=10, mean=[77.825] * 3, std=[82.506] * 3, to_rgb=False)
+TINY_IMAGENET_PREPROCESSOR = dict(
+    num_classes=200,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+
+
+class TinyImages(BaseDataset):
+    """Given ``img`` arrays and labels as a dataset with a pipeline."""
+
+    METAINFO = {'classes': tuple(str(i) for i in range(10))}
+
+    def __init__(self, images: np.ndarray, labels, pipeline) -> None:
+        self._items = [
+            dict(img=img, gt_label=int(label))
+            for img, label in zip(images, labels)
+        ]
+        with DefaultScope.overwrite_default_scope('mmrazor'):
+            super().__init__(ann_file='', pipeline=pipeline)
+
+    def load_data_list(self) -> List[dict]:
+        return copy.deepcopy(self._items)
+
+
+PLAIN_PIPELINE = [dict(type='mmpretrain.PackInputs')]
+
+
+def digits_images(num: int) -> np.ndarray:
+    """``(num, 32, 32, 3)`` uint8 images of real digits."""
+    return digits_to_rgb32(load_digits().images[:num])
+
+
+def hwc_to_chw(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1,
+                                                                  2)))
+
+
+@torch.no_grad()
+def logits_in_batches(model, inputs: torch.Tensor,
+                      batch: int = BUILD_BATCH) -> torch.Tensor:
+    """Logits batch by batch, as the builder computes them."""
+    return torch.cat([
+        model(inputs[i:i + batch], mode='tensor')
+        for i in range(0, len(inputs), batch)
+    ])
+
+
+def build_model(cfg: dict):
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        return MODELS.build(resolve_model_config(copy.deepcopy(cfg)))
+
+
+# --- the builder -----------------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def preprocessor() -> ClsDataPreprocessor:
+    return ClsDataPreprocessor(**DIGITS_PREPROCESSOR)
+
+
+@pytest.fixture(scope='module')
+def teacher(preprocessor) -> torch.nn.Module:
+    """A 10-class resnet8 after 40 SGD steps on digits, in eval mode.
+
+    Barely trained, but its margins and input gradients are large enough
+    for the attack to reach the boundary within its 10 steps (a random
+    network's are not).
+    """
+    torch.manual_seed(0)
+    teacher = build_model(
+        dict(cfg_path=str(RESNET8), head=dict(num_classes=10)))
+    digits = load_digits()
+    inputs = from_pixels(hwc_to_chw(digits_to_rgb32(digits.images[:256])),
+                         preprocessor)
+    labels = torch.from_numpy(digits.target[:256])
+    optimizer = torch.optim.SGD(teacher.parameters(), lr=0.1, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    teacher.train()
+    for _ in range(40):
+        rows = torch.randint(0, len(labels), (32, ), generator=gen)
+        loss = torch.nn.functional.cross_entropy(
+            teacher(inputs[rows], mode='tensor'), labels[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return teacher.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope='module')
+def data(teacher, preprocessor):
+    """Images, the teacher's (eval mode) predictions and the labels: the
+    predictions except on the rows of ``WRONG``."""
+    images = digits_images(NUM_IMAGES)
+    inputs = from_pixels(hwc_to_chw(images), preprocessor)
+    preds = logits_in_batches(teacher, inputs).argmax(1)
+    labels = preds.clone()
+    labels[list(WRONG)] = (preds[list(WRONG)] + 1) % 10
+    return dict(images=images, inputs=inputs, preds=preds, labels=labels)
+
+
+@pytest.fixture(scope='module')
+def dataset(data) -> TinyImages:
+    return TinyImages(data['images'], data['labels'], PLAIN_PIPELINE)
+
+
+DATASET_ID = dict(type='TinyImages', num=NUM_IMAGES)
+
+
+@pytest.fixture
+def logs(monkeypatch) -> List[str]:
+    """What the builder logs."""
+    lines = []
+    monkeypatch.setattr(boundary_bank_builder, 'print_log',
+                        lambda msg, *args, **kwargs: lines.append(msg))
+    return lines
+
+
+def make_builder(max_steps: int = 10, top_k=None) -> BoundaryBankBuilder:
+    return TASK_UTILS.build(
+        dict(
+            type='BoundaryBankBuilder',
+            attack=dict(type='BoundaryAttack', max_steps=max_steps),
+            top_k=top_k,
+            batch_size=BUILD_BATCH))
+
+
+def build(root: Path, teacher, preprocessor, dataset, **kwargs) -> str:
+    return make_builder(**kwargs).build(teacher, preprocessor, dataset,
+                                        DATASET_ID, str(root))
+
+
+def arrays(path: str) -> Dict[str, np.ndarray]:
+    bank = BoundaryBankFile.open(path)
+    return {name: np.array(bank[name]) for name in BANK_FIELDS}
+
+
+def file_stats(path: str) -> Dict[str, tuple]:
+    return {
+        name: (os.stat(osp.join(path, name)).st_ino,
+               os.stat(osp.join(path, name)).st_mtime_ns)
+        for name in sorted(os.listdir(path))
+    }
+
+
+@pytest.mark.parametrize('config', [DIGITS_PREPROCESSOR,
+                                    TINY_IMAGENET_PREPROCESSOR],
+                         ids=['cifar_like', 'tiny_imagenet_like'])
+def test_pixels_round_trip(config):
+    preprocessor = ClsDataPreprocessor(**config)
+    gen = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (4, 3, 8, 8), generator=gen,
+                           dtype=torch.uint8)
+    pixels[0] = 0
+    pixels[1] = 255
+    inputs = from_pixels(pixels, preprocessor)
+    assert inputs.dtype == torch.float32
+    assert torch.equal(to_pixels(inputs, preprocessor), pixels)
+    # The preprocessor's view: channel order swapped for to_rgb, then
+    # normalised with the (RGB) statistics.
+    mean = torch.tensor(config['mean']).view(1, 3, 1, 1)
+    std = torch.tensor(config['std']).view(1, 3, 1, 1)
+    ordered = pixels.flip(1) if config['to_rgb'] else pixels
+    torch.testing.assert_close(inputs, (ordered.float() - mean) / std)
+    # Off-grid values round to the nearest pixel and clip to 0..255.
+    assert torch.equal(to_pixels(inputs + 0.4 / std, preprocessor), pixels)
+    assert torch.equal(to_pixels(inputs - 0.4 / std, preprocessor), pixels)
+    assert (to_pixels(inputs + 300 / std, preprocessor) == 255).all()
+    assert (to_pixels(inputs - 300 / std, preprocessor) == 0).all()
+
+
+def test_bank_contents(tmp_path, teacher, preprocessor, dataset, data,
+                       logs):
+    path = build(tmp_path / 'a', teacher, preprocessor, dataset)
+    assert osp.dirname(path) == str(tmp_path / 'a')
+    assert any('building' in line for line in logs)
+    # The rounding report.
+    assert any('after rounding to uint8' in line for line in logs)
+    bank = arrays(path)
+    assert bank['images'].shape == (NUM_IMAGES, 1, 32, 32, 3)
+    assert bank['targets'].shape == (NUM_IMAGES, 1)
+
+    labels = data['labels'].numpy()
+    expected_correct = np.ones(NUM_IMAGES, bool)
+    expected_correct[list(WRONG)] = False
+    np.testing.assert_array_equal(bank['correct'], expected_correct)
+    assert (bank['targets'][:, 0] != labels).all()
+    np.testing.assert_array_equal(bank['weights'], 1.)
+    # Images the teacher gets wrong: not attacked, clean pixels.
+    wrong = list(WRONG)
+    assert not bank['reached'][wrong].any()
+    assert (bank['steps'][wrong] == 0).all()
+    np.testing.assert_array_equal(bank['images'][wrong, 0],
+                                  data['images'][wrong])
+    # The others were attacked.
+    right = expected_correct
+    assert (bank['steps'][right] >= 1).all()
+    # (The random teacher's margins are small, so some perturbations round
+    # away to nothing; those did not reach the boundary.)
+    moved = (bank['images'][:, 0] != data['images']).any(axis=(1, 2, 3))
+    assert moved[right].sum() >= 4
+    assert not bank['reached'][~moved].any()
+    # ``reached`` is the teacher's verdict on the stored (rounded) image.
+    stored = from_pixels(hwc_to_chw(bank['images'][:, 0]), preprocessor)
+    preds = logits_in_batches(teacher, stored).argmax(1).numpy()
+    np.testing.assert_array_equal(bank['reached'][:, 0],
+                                  (preds != labels) & right)
+    assert bank['reached'][right].any()
+
+    # A second, independent build computes the same bank.
+    other = build(tmp_path / 'b', teacher, preprocessor, dataset)
+    assert osp.basename(other) == osp.basename(path)
+    again = arrays(other)
+    for name in BANK_FIELDS:
+        np.testing.assert_array_equal(again[name], bank[name], err_msg=name)
+    meta = BoundaryBankFile.open(path).meta
+    assert meta['dataset'] == DATASET_ID
+    assert meta['settings']['max_steps'] == 10
+
+
+def test_second_build_reuses_the_bank(tmp_path, teacher, preprocessor,
+                                      dataset, logs):
+    path = build(tmp_path, teacher, preprocessor, dataset)
+    before = file_stats(path)
+    logs.clear()
+
+    again = build(tmp_path, teacher, preprocessor, dataset)
+
+    assert again == path
+    assert logs == [f'Boundary bank: reusing {path}.']
+    assert file_stats(path) == before
+    assert os.listdir(tmp_path) == [osp.basename(path)]
+
+
+@pytest.mark.parametrize('change', ['teacher', 'max_steps', 'top_k'])
+def test_changed_teacher_or_setting_builds_a_new_bank(
+        change, tmp_path, teacher, preprocessor, dataset, logs):
+    path = build(tmp_path, teacher, preprocessor, dataset)
+    before = file_stats(path)
+    logs.clear()
+    kwargs = {}
+    if change == 'teacher':
+        teacher = copy.deepcopy(teacher)
+        with torch.no_grad():
+            teacher.head.fc.bias[0] += 1e-3
+    elif change == 'max_steps':
+        kwargs['max_steps'] = 3
+    else:
+        kwargs['top_k'] = 1
+
+    other = build(tmp_path, teacher, preprocessor, dataset, **kwargs)
+
+    assert other != path and osp.dirname(other) == str(tmp_path)
+    assert 'building' in logs[0] and osp.basename(path) in logs[0]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [osp.basename(path), osp.basename(other)])
+    assert BoundaryBankFile.exists(other)
+    assert file_stats(path) == before
+
+
+def test_top_k_banks_the_runner_up_classes(tmp_path, teacher, preprocessor,
+                                           dataset, data, logs):
+    k = 3
+    path = build(tmp_path, teacher, preprocessor, dataset, top_k=k)
+    bank = arrays(path)
+    assert bank['images'].shape == (NUM_IMAGES, k, 32, 32, 3)
+
+    labels = data['labels']
+    probs = logits_in_batches(teacher, data['inputs']).softmax(1)
+    others = probs.scatter(1, labels[:, None], -1.)
+    expected = others.argsort(1, descending=True)[:, :k].numpy()
+    np.testing.assert_array_equal(bank['targets'], expected)
+    assert (bank['targets'] != labels.numpy()[:, None]).all()
+    np.testing.assert_allclose(
+        bank['weights'], probs.gather(1, torch.from_numpy(expected)).numpy(),
+        rtol=1e-5)
+    assert (np.diff(bank['weights'], axis=1) <= 0).all()
+
+    wrong = list(WRONG)
+    assert not bank['reached'][wrong].any()
+    for j in range(k):
+        np.testing.assert_array_equal(bank['images'][wrong, j],
+                                      data['images'][wrong])
+        stored = from_pixels(hwc_to_chw(bank['images'][:, j]), preprocessor)
+        preds = logits_in_batches(teacher, stored).argmax(1)
+        np.testing.assert_array_equal(
+            bank['reached'][:, j],
+            ((preds != labels) & torch.from_numpy(bank['correct'])).numpy())
+
+
+# --- the banked step -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def in_repo_root(monkeypatch):
+    """``cfg_path`` in the configs is relative to the repository root."""
+    monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope='module')
+def digits_bank_cfg() -> Config:
+    return Config.fromfile(str(REPO / DIGITS_BANK))
+
+
+@pytest.fixture(scope='module')
+def digits_teacher_ckpt(tmp_path_factory) -> str:
+    """A checkpoint of the random digits teacher, its logits scaled up so
+    that the attack's steps survive rounding to uint8 (with a random
+    network's tiny margins and gradients, they round away to nothing)."""
+    torch.manual_seed(0)
+    model = build_model(dict(cfg_path=str(REPO / DIGITS_TEACHER)))
+    with torch.no_grad():
+        model.head.fc.weight.mul_(30)
+        model.head.fc.bias.mul_(30)
+    path = tmp_path_factory.mktemp('digits_teacher') / 'resnet20.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return str(path)
+
+
+@pytest.fixture
+def algorithm(digits_bank_cfg, digits_teacher_ckpt) -> AMKDDistill:
+    """The digits bank config; the student a near copy of the teacher."""
+    cfg = copy.deepcopy(digits_bank_cfg.model)
+    cfg.teacher_ckpt = digits_teacher_ckpt
+    cfg.architecture.cfg_path = 'configs/_base_/models/resnet20.py'
+    cfg.data_preprocessor = copy.deepcopy(digits_bank_cfg.data_preprocessor)
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        algorithm = MODELS.build(cfg)
+    algorithm.student.load_state_dict(algorithm.teacher.state_dict())
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(0)
+        fc = algorithm.student.head.fc
+        fc.weight.add_(0.02 * torch.randn(fc.weight.shape, generator=gen))
+    algorithm.train()
+    for module in algorithm.student.modules():
+        if isinstance(module, _BatchNorm):
+            module.eval()
+    return algorithm
+
+
+@pytest.fixture
+def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
+    """A batch through the real ``bank_train_pipeline`` of the digits
+    config, from a bank the config's builder made with the teacher's
+    predictions as labels; relabelled with the teacher's predictions on
+    the augmented images (so both models get nearly all right), every row
+    marked correct."""
+    images = digits_images(STEP_BATCH)
+    with torch.no_grad():
+        preds = algorithm.teacher(
+            from_pixels(hwc_to_chw(images), algorithm.data_preprocessor),
+            mode='tensor').argmax(1).tolist()
+    plain = TinyImages(images, preds, PLAIN_PIPELINE)
+    path = algorithm.bank_builder.build(algorithm.teacher,
+                                        algorithm.data_preprocessor, plain,
+                                        DATASET_ID, str(tmp_path))
+    train = TinyImages(images, preds,
+                       copy.deepcopy(digits_bank_cfg.bank_train_pipeline))
+    loaders = [t for t in train.pipeline.transforms
+               if isinstance(t, LoadBoundaryBank)]
+    assert len(loaders) == 1
+    loaders[0].bind(path)
+    np.random.seed(0)
+    data = pseudo_collate([train[i] for i in range(STEP_BATCH)])
+    inputs = algorithm.data_preprocessor(copy.deepcopy(data), True)['inputs']
+    with torch.no_grad():
+        preds = algorithm.teacher(inputs, mode='tensor').argmax(1)
+    for sample, pred in zip(data['data_samples'], preds.tolist()):
+        sample.set_gt_label(pred)
+        sample.boundary_correct = True
+    data['bank'] = BoundaryBankFile.open(path)
+    return data
+
+
+def test_building_keeps_the_teacher_modes(algorithm, banked_batch):
+    """The distiller keeps the teacher's BatchNorm in eval mode in a
+    training algorithm; building a bank in between must not undo that."""
+    assert algorithm.teacher.training
+    norms = [m for m in algorithm.teacher.modules()
+             if isinstance(m, _BatchNorm)]
+    assert norms and not any(m.training for m in norms)
+
+
+def forward_loss(algorithm: AMKDDistill, data: dict) -> Dict:
+    data = algorithm.data_preprocessor(
+        dict(inputs=data['inputs'], data_samples=data['data_samples']), True)
+    return algorithm(data['inputs'], data['data_samples'], mode='loss')
+
+
+@pytest.fixture
+def selections(monkeypatch) -> list:
+    """The BoundarySamples each banked step selected."""
+    seen = []
+    real = amkd_module.banked_samples
+
+    def spy(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(amkd_module, 'banked_samples', spy)
+    return seen
+
+
+def both_right(algorithm: AMKDDistill, data: dict) -> torch.Tensor:
+    inputs = algorithm.data_preprocessor(
+        dict(inputs=data['inputs'], data_samples=data['data_samples']),
+        True)['inputs']
+    labels = torch.cat([s.gt_label for s in data['data_samples']])
+    with torch.no_grad():
+        right = [(model(inputs, mode='tensor').argmax(1) == labels)
+                 for model in (algorithm.teacher, algorithm.student)]
+    return right[0] & right[1]
+
+
+def test_banked_selection_respects_boundary_correct(algorithm, banked_batch,
+                                                    selections):
+    assert algorithm.bank_builder is not None
+    candidates = both_right(algorithm, banked_batch)
+    assert int(candidates.sum()) >= 4
+    forward_loss(algorithm, banked_batch)
+    first = selections[-1].index.tolist()
+    assert len(first) == 2  # ceil(0.25 * 8)
+
+    # The row picked first (largest disagreement) marked as one the
+    # teacher got wrong when the bank was built: never selected now,
+    # although both models still get it right.
+    samples = banked_batch['data_samples']
+    samples[first[0]].boundary_correct = False
+    assert both_right(algorithm, banked_batch)[first[0]]
+    forward_loss(algorithm, banked_batch)
+    second = selections[-1].index.tolist()
+    assert first[0] not in second and len(second) == 2
+
+    for sample in samples:
+        sample.boundary_correct = False
+    losses = forward_loss(algorithm, banked_batch)
+    assert selections[-1].num == 0
+    assert algorithm.attack_stats['attacked'] == 0
+    assert losses['distill.loss_boundary_kd'].item() == 0
+
+
+def test_banked_inputs_are_the_preprocessed_bank_images(
+        algorithm, banked_batch, selections):
+    seen = []
+    algorithm.teacher.register_forward_hook(
+        lambda module, args, output: seen.append(args[0].detach().clone()))
+    forward_loss(algorithm, banked_batch)
+    boundary = selections[-1]
+    assert boundary.num == 2
+    samples = banked_batch['data_samples']
+    rows = boundary.index.tolist()
+    pixels = torch.stack([
+        torch.from_numpy(samples[i].boundary_img.transpose(2, 0, 1).copy())
+        for i in rows
+    ])
+    expected = algorithm.data_preprocessor(dict(inputs=pixels),
+                                           False)['inputs']
+    assert torch.equal(boundary.inputs, expected)
+    assert torch.equal(seen[-1], expected)  # the teacher's boundary pass
+    clean = algorithm.data_preprocessor(
+        dict(inputs=banked_batch['inputs'], data_samples=samples),
+        True)['inputs']
+    for row, image in zip(rows, boundary.inputs):
+        assert not torch.equal(image, clean[row])  # banked, moved images
+    # Targets, reached and steps are the banked ones of those rows.
+    bank = banked_batch['bank']
+    indices = [samples[i].sample_idx for i in rows]
+    assert boundary.target.tolist() == [
+        int(bank['targets'][i, 0]) for i in indices]
+    assert boundary.reached.tolist() == [
+        bool(bank['reached'][i, 0]) for i in indices]
+    assert boundary.steps.tolist() == [
+        int(bank['steps'][i, 0]) for i in indices]
+    labels = torch.cat([s.gt_label for s in samples])
+    assert torch.equal(boundary.source, labels[boundary.index])
+
+
+def teacher_forwards(algorithm: AMKDDistill) -> list:
+    """(batch size, grad enabled, output requires grad) of each forward."""
+    calls = []
+    algorithm.teacher.register_forward_hook(
+        lambda module, args, output: calls.append(
+            (len(args[0]), torch.is_grad_enabled(), output.requires_grad)))
+    return calls
+
+
+@pytest.fixture
+def autograd_grad_calls(monkeypatch) -> list:
+    calls = []
+    real = torch.autograd.grad
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, 'grad', counted)
+    return calls
+
+
+def test_banked_train_step_has_no_teacher_backward(algorithm, banked_batch,
+                                                   autograd_grad_calls):
+    student_before = copy.deepcopy(algorithm.student.state_dict())
+    teacher_before = copy.deepcopy(algorithm.teacher.state_dict())
+    forwards = teacher_forwards(algorithm)
+    optim_wrapper = OptimWrapper(
+        torch.optim.SGD(algorithm.parameters(), lr=0.1, momentum=0.9))
+
+    log_vars = algorithm.train_step(
+        dict(inputs=banked_batch['inputs'],
+             data_samples=banked_batch['data_samples']), optim_wrapper)
+
+    assert log_vars['distill.loss_boundary_kd'] > 0
+    assert algorithm.attack_stats['attacked'] == 2
+    # The clean and the boundary pass, both without gradients; no attack.
+    assert forwards == [(STEP_BATCH, False, False), (2, False, False)]
+    assert autograd_grad_calls == []
+    changed = [
+        name for name, value in algorithm.student.state_dict().items()
+        if not torch.equal(value, student_before[name])
+    ]
+    assert 'head.fc.weight' in changed and 'backbone.conv1.weight' in changed
+    for name, value in algorithm.teacher.state_dict().items():
+        assert torch.equal(value, teacher_before[name]), name
+    assert all(p.grad is None for p in algorithm.teacher.parameters())
+
+    # The same step attacking online runs the teacher with gradients: what
+    # the counters above would have caught.
+    algorithm.bank_builder = None
+    forwards.clear()
+    algorithm.train_step(
+        dict(inputs=banked_batch['inputs'],
+             data_samples=banked_batch['data_samples']), optim_wrapper)
+    assert len(forwards) > 2 and any(grad for _, grad, _ in forwards)
+    assert autograd_grad_calls
+
+
+def test_banked_margin_stats(algorithm, banked_batch, selections):
+    forward_loss(algorithm, banked_batch)
+    boundary = selections[-1]
+    stats = algorithm.attack_stats
+    assert stats['attacked'] == boundary.num == 2
+
+    samples = banked_batch['data_samples']
+    labels = torch.cat([s.gt_label for s in samples])
+    inputs = algorithm.data_preprocessor(
+        dict(inputs=banked_batch['inputs'], data_samples=samples),
+        True)['inputs']
+    rows = boundary.index
+    targets = torch.tensor([samples[i].boundary_target
+                            for i in rows.tolist()])
+    with torch.no_grad():
+        clean = algorithm.teacher(inputs[rows], mode='tensor')
+        moved = algorithm.teacher(boundary.inputs, mode='tensor')
+
+    def margin(logits):
+        z_b = logits[torch.arange(len(rows)), labels[rows]]
+        z_k = logits[torch.arange(len(rows)), targets]
+        return (z_b - z_k).mean().item()
+
+    assert stats['margin_clean'] == pytest.approx(margin(clean), rel=1e-5)
+    assert stats['margin'] == pytest.approx(margin(moved), rel=1e-5)
+    assert stats['margin_clean'] > 0
+    assert stats['reached'] == pytest.approx(
+        np.mean([samples[i].boundary_reached for i in rows.tolist()]))
+    assert stats['steps'] == pytest.approx(
+        np.mean([samples[i].boundary_steps for i in rows.tolist()]))
+
+
+# --- the _bank configs -----------------------------------------------------
+
+BANK_CONFIGS = sorted(
+    osp.relpath(path, REPO)
+    for path in glob.glob(str(REPO / 'configs/amkd/*_bank*.py')))
+
+
+def plain_sibling(config: str) -> str:
+    """``x_bank.py`` and ``x_bank_top3.py`` -> ``x.py``."""
+    head, _ = config.rsplit('_bank', 1)
+    return head + '.py'
+
+
+def test_every_amkd_config_has_a_bank_variant():
+    plain = sorted(
+        osp.relpath(path, REPO)
+        for path in glob.glob(str(REPO / 'configs/amkd/*.py'))
+        if '_bank' not in path)
+    assert plain
+    assert {plain_sibling(c) for c in BANK_CONFIGS} == set(plain)
+    for config in plain:
+        assert osp.isfile(REPO / config.replace('.py', '_bank.py')), config
+    assert 'configs/amkd/resnet20_resnet8_digits_bank_top3.py' in BANK_CONFIGS
+
+
+@pytest.mark.parametrize('config', BANK_CONFIGS)
+def test_bank_config(config):
+    cfg = Config.fromfile(str(REPO / config))
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    types = [t['type'].split('.')[-1] for t in pipeline]
+    assert 'LoadBoundaryBank' in types
+    assert pipeline == cfg.bank_train_pipeline
+    assert {'boundary_img', 'boundary_correct'} <= set(
+        pipeline[-1]['algorithm_keys'])
+    builder = TASK_UTILS.build(cfg.model.bank)
+    assert isinstance(builder, BoundaryBankBuilder)
+    assert builder.top_k == (3 if config.endswith('_top3.py') else None)
+    # Everything else is the online config's.
+    plain = Config.fromfile(str(REPO / plain_sibling(config))).to_dict()
+    banked = cfg.to_dict()
+    del banked['model']['bank']
+    banked['train_dataloader']['dataset']['pipeline'] = plain[
+        'train_dataloader']['dataset']['pipeline']
+    assert banked == plain

@@ -1,0 +1,88 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Build the boundary bank of a ``_bank`` config ahead of training.
+
+Training builds the bank itself before its first epoch when none exists;
+this tool does that step alone, e.g. on a GPU machine before a long run,
+or over several processes. The bank lands where training looks for it,
+``<work_dir>/boundary_bank/<key>`` (the key hashes the teacher's weights,
+the training set and the bank settings), so a later ``tools/train.py`` with
+the same config, work dir and ``--cfg-options`` reuses it. A bank that
+already exists is reused, not rebuilt. The tool prints the bank's folder.
+
+Example:
+    python tools/build_boundary_bank.py \
+        configs/amkd/resnet56_resnet20_cifar100_bank.py
+    python tools/train.py configs/amkd/resnet56_resnet20_cifar100_bank.py
+    # over 2 processes (torchrun):
+    bash tools/dist_run.sh 2 build_boundary_bank.py \
+        configs/amkd/resnet56_resnet20_cifar100_bank.py --launcher pytorch
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.dist import get_rank
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
+    build_boundary_bank
+from amkd_plugin.utils import UserInputError, tool_main
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Build the boundary bank of a _bank config')
+    parser.add_argument('config', help='a _bank training config')
+    parser.add_argument(
+        '--work-dir',
+        help='the training work dir; the bank goes to its boundary_bank/')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings as for tools/train.py; give training '
+        'the same ones, or it looks for another bank')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the command line on top of the config, as tools/train.py."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+@tool_main
+def main() -> None:
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    if not cfg.get('model', {}).get('bank'):
+        raise UserInputError(
+            f'{args.config} takes no boundary bank (its model has no bank '
+            f'switch): use a _bank config, e.g. configs/amkd/*_bank.py.')
+    runner = (
+        RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))
+    path = build_boundary_bank(runner)
+    if get_rank() == 0:
+        print(f'Boundary bank: {osp.abspath(path)}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
