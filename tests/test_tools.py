@@ -593,3 +593,123 @@ def test_distributed_amkd_on_cpu(tmp_path, teacher):
         assert f'{key}: ' in result.output, key
     checkpoint = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
     assert 'adversarial_boundary' in checkpoint
+
+
+# ---------------------------------------------------- (h) boundary bank
+
+BANK_CFG = 'configs/amkd/resnet56_resnet20_cifar100_bank.py'
+BANK_FIELDS = ('images', 'targets', 'weights', 'correct', 'reached', 'steps')
+
+
+def build_bank(config: str, work_dir: Path, data_root: Path,
+               *options: str) -> subprocess.CompletedProcess:
+    return run([
+        sys.executable, 'tools/build_boundary_bank.py', config, '--work-dir',
+        work_dir, '--cfg-options', *data_options(data_root), *options
+    ])
+
+
+def bank_arrays(path: Path) -> dict:
+    from amkd_plugin.datasets import BoundaryBankFile
+    bank = BoundaryBankFile.open(str(path))
+    return {name: bank[name].copy() for name in BANK_FIELDS}
+
+
+@pytest.fixture(scope='module')
+def banked(tmp_path_factory, teacher) -> SimpleNamespace:
+    """The flagship's bank built by the tool, then 1 epoch of training in
+    the same work dir, then resumed for a second."""
+    work_dir = tmp_path_factory.mktemp('bank')
+    ckpt = f'model.teacher_ckpt={teacher.checkpoint}'
+    built = build_bank(BANK_CFG, work_dir, teacher.data_root, ckpt)
+    assert_ok(built)
+    found = re.findall(r'^Boundary bank: (/\S+)$', built.stdout, re.M)
+    assert len(found) == 1, tail(built)
+    path = Path(found[0])
+    meta = (path / 'meta.json').stat()
+    options = ['default_hooks.logger.interval=1', ckpt]
+    first = train(BANK_CFG, work_dir, teacher.data_root,
+                  'train_cfg.max_epochs=1', *options)
+    assert_ok(first)
+    resumed = train(BANK_CFG, work_dir, teacher.data_root,
+                    'train_cfg.max_epochs=2', *options, resume=True)
+    assert_ok(resumed)
+    return SimpleNamespace(work_dir=work_dir, built=built, path=path,
+                           meta=meta, first=first, resumed=resumed)
+
+
+def test_bank_tool_builds_and_training_reuses_it(banked):
+    assert banked.built.output.count('Boundary bank: building') == 1
+    assert 'after rounding to uint8' in banked.built.output
+    assert banked.path.parent == banked.work_dir / 'boundary_bank'
+    assert [p.name for p in banked.path.parent.iterdir()] == [
+        banked.path.name]
+    arrays = bank_arrays(banked.path)
+    assert arrays['images'].shape == (100, 1, 32, 32, 3)
+    # Nothing was rebuilt or touched since.
+    meta = (banked.path / 'meta.json').stat()
+    assert (meta.st_ino, meta.st_mtime_ns) == (banked.meta.st_ino,
+                                               banked.meta.st_mtime_ns)
+
+    output = banked.first.output
+    assert f'Boundary bank: reusing {banked.path}.' in output
+    assert 'Boundary bank: building' not in output
+    assert 'Epoch(train) [1][4/4]' in output
+    for key in ('distill.loss_kd', 'distill.loss_boundary_kd',
+                'distill.loss_triplet', 'boundary_attacked',
+                'boundary_margin_clean', 'boundary_margin'):
+        assert f'{key}: ' in output, key
+    # The 2-epoch teacher is right on few training images (those alone
+    # are banked), so whether the student shares one in a batch is luck of
+    # the seed: the margin line comes exactly with boundary samples.
+    records = scalars(banked.work_dir, run_index=0)
+    attacked = sum(r.get('boundary_attacked', 0) for r in records)
+    assert arrays['correct'].sum() >= 1 or not attacked
+    assert (('Epoch 1: teacher margin z_b - z_k on the boundary samples'
+             in output) == (attacked > 0)), tail(banked.first)
+
+
+def test_bank_training_resumes_and_reuses_the_bank(banked):
+    output = banked.resumed.output
+    assert 'resumed epoch: 1, iter: 4' in output
+    assert 'Epoch(train) [2][4/4]' in output
+    assert 'Epoch(train) [1]' not in output
+    assert f'Boundary bank: reusing {banked.path}.' in output
+    assert 'Boundary bank: building' not in output
+    assert last_checkpoint(banked.work_dir) == banked.work_dir / 'epoch_2.pth'
+    assert [p.name for p in banked.path.parent.iterdir()] == [
+        banked.path.name]
+
+
+def test_bank_tool_needs_a_bank_config(tmp_path, cifar100_tiny):
+    result = build_bank(AMKD_CFG, tmp_path, cifar100_tiny)
+    assert_user_error(result, 'use a _bank config')
+    assert not (tmp_path / 'boundary_bank').exists()
+
+
+def test_distributed_bank_training_on_cpu(tmp_path, teacher, banked):
+    """2 gloo processes build the bank together, then train on it."""
+    work_dir = tmp_path / 'work'
+    result = run([
+        'bash', 'tools/dist_train.sh', BANK_CFG, 2, '--work-dir', work_dir,
+        '--cfg-options', *data_options(teacher.data_root, batch_size=16),
+        'train_cfg.max_epochs=1', 'env_cfg.dist_cfg.backend=gloo',
+        f'model.teacher_ckpt={teacher.checkpoint}'
+    ],
+                 env=dict(PYTHON=sys.executable, PORT=str(free_port())))
+    assert_ok(result)
+    assert 'GPU number: 2' in result.output
+    assert result.output.count('Boundary bank: building') == 1
+    assert 'Epoch(train) [1][4/4]' in result.output
+    assert 'distill.loss_boundary_kd: ' in result.output
+    # The same key as the single-process bank, and every index written by
+    # one of the ranks: teacher-right flags and the clean pixels of the
+    # images it gets wrong agree with the single-process bank.
+    banks = list((work_dir / 'boundary_bank').iterdir())
+    assert [p.name for p in banks] == [banked.path.name]
+    shared, single = bank_arrays(banks[0]), bank_arrays(banked.path)
+    assert (shared['images'].reshape(100, -1).max(1) > 0).all()
+    assert (shared['correct'] == single['correct']).all()
+    wrong = ~single['correct']
+    assert (shared['images'][wrong] == single['images'][wrong]).all()
+    assert (shared['steps'][~wrong] >= 1).all()
