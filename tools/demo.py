@@ -8,8 +8,9 @@ nothing downloads) through the ordinary tools and configs:
 2. a KD student, ``configs/kd/resnet20_resnet8_digits.py``;
 3. an AMKD student, ``configs/amkd/resnet20_resnet8_digits.py``;
 
-then evaluates each with ``tools/test.py`` on the held-out split and prints
-one table with the command that reproduces every row.
+then evaluates each with ``tools/test.py`` on the held-out split (the
+students also with ``--fidelity``) and prints one table with the command
+that reproduces every row.
 
 Example:
     python tools/demo.py --work-dir work_dirs/demo
@@ -37,25 +38,34 @@ def train_and_test(config: str,
                    work_dir: str,
                    epochs: int,
                    extra: List[str],
-                   reuse: bool = False) -> dict:
+                   reuse: bool = False,
+                   fidelity: bool = False) -> dict:
     """Train ``config`` into ``work_dir``, test its last checkpoint.
 
-    With ``reuse``, a work dir that already holds test metrics is taken as
-    it is (so an interrupted sweep picks up where it stopped).
+    With ``reuse``, a finished training (its last checkpoint) and finished
+    test metrics in ``work_dir`` are taken as they are, so an interrupted
+    sweep picks up where it stopped. ``fidelity`` adds boundary fidelity to
+    the test (``tools/test.py --fidelity``).
+
+    Returns:
+        dict: The test metrics and ``command``, the training command.
     """
     options = [f'train_cfg.max_epochs={epochs}', *extra]
+    checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
     metrics = osp.join(work_dir, 'test_metrics.json')
-    if not (reuse and osp.isfile(metrics)):
+    if not (reuse and osp.isfile(checkpoint)):
         run(['tools/train.py', config, '--work-dir', work_dir,
              '--cfg-options', *options])
-        checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
+    if not (reuse and osp.isfile(metrics)):
         run(['tools/test.py', config, checkpoint, '--work-dir', work_dir,
-             '--out', metrics, *(['--cfg-options', *extra] if extra else [])])
+             '--out', metrics, *(['--fidelity'] if fidelity else []),
+             *(['--cfg-options', *extra] if extra else [])])
     with open(metrics) as f:
         result = json.load(f)
-    command = ' '.join(['python tools/train.py', config, '--work-dir',
-                        work_dir, '--cfg-options', *options])
-    return dict(top1=result['accuracy/top1'], command=command)
+    result['command'] = ' '.join(['python tools/train.py', config,
+                                  '--work-dir', work_dir, '--cfg-options',
+                                  *options])
+    return result
 
 
 def main() -> None:
@@ -71,13 +81,23 @@ def main() -> None:
     for name, config in STUDENTS.items():
         work_dir = osp.join(args.work_dir, osp.basename(osp.dirname(config)))
         rows[name] = train_and_test(config, work_dir, args.epochs,
-                                    [f'model.teacher_ckpt={teacher_ckpt}'])
+                                    [f'model.teacher_ckpt={teacher_ckpt}'],
+                                    fidelity=True)
 
-    print('\nTop-1 on the held-out digits split (450 images, seed 0):\n')
-    print('| model | top-1 (%) | command |')
-    print('|---|---|---|')
+    print('\nHeld-out digits split (450 images, seed 0): top-1, and how often '
+          'the student agrees with the teacher at points around the '
+          "teacher's decision boundary (mean over t = 0.5, 1, 1.5; "
+          'docs/method.md#boundary-fidelity-boundaryfidelity):\n')
+    print('| model | top-1 (%) | boundary agreement (%) | KL at the boundary '
+          '| command |')
+    print('|---|---|---|---|---|')
     for name, row in rows.items():
-        print(f'| {name} | {row["top1"]:.2f} | `{row["command"]}` |')
+        agree, kl = (row.get(f'fidelity/{key}') for key in ('agree_mean',
+                                                            'kl_t1.0'))
+        cells = [f'{row["accuracy/top1"]:.2f}',
+                 '-' if agree is None else f'{agree:.2f}',
+                 '-' if kl is None else f'{kl:.3f}']
+        print(f'| {name} | {" | ".join(cells)} | `{row["command"]}` |')
 
 
 if __name__ == '__main__':

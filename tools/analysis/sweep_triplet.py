@@ -56,7 +56,8 @@ def main() -> None:
         ]
         work_dir = osp.join(args.work_dir, f'w{weight}_m{margin}_s{seed}')
         return train_and_test(
-            CONFIG, work_dir, args.epochs, options, reuse=True)['top1']
+            CONFIG, work_dir, args.epochs, options,
+            reuse=True)['accuracy/top1']
 
     runs = list(itertools.product(settings, args.seeds))
     with ThreadPoolExecutor(args.jobs) as pool:
