@@ -28,7 +28,7 @@ from mmengine.runner import Runner
 
 from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
     build_boundary_bank
-from amkd_plugin.utils import UserInputError, tool_main
+from amkd_plugin.utils import UserInputError, set_work_dir, tool_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,11 +59,7 @@ def parse_args() -> argparse.Namespace:
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command line on top of the config, as tools/train.py."""
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.config, args.work_dir)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     return cfg

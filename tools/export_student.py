@@ -50,7 +50,8 @@ from mmengine.registry import DefaultScope
 # Registers the models and lets torch.load(weights_only=True) read
 # runner checkpoints.
 import amkd_plugin
-from amkd_plugin.models.algorithms.model_loading import resolve_model_config
+from amkd_plugin.models.algorithms.model_loading import (read_checkpoint,
+                                                         resolve_model_config)
 from amkd_plugin.utils import UserInputError, tool_main
 
 STUDENT_PREFIX = 'architecture.'
@@ -196,39 +197,6 @@ def sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def read_checkpoint(checkpoint: str, config: str) -> Dict[str, Any]:
-    """Load a checkpoint safely (weights only); explain any failure.
-
-    Args:
-        checkpoint (str): Path of the checkpoint.
-        config (str): The distillation config, for the fix in messages.
-
-    Returns:
-        dict: The checkpoint, with ``state_dict`` (a bare state dict is
-        wrapped).
-    """
-    make = f'python tools/train.py {config}'
-    if not osp.isfile(checkpoint):
-        raise UserInputError(
-            f'Checkpoint {checkpoint} does not exist. Train the '
-            f'distillation with `{make}`; it writes epoch_N.pth into its '
-            'work dir.')
-    try:
-        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    except Exception as error:  # whatever torch.load raises on a bad file
-        # Only the first line: torch's weights-only errors go on to suggest
-        # weights_only=False, which a corrupt file must never lead to.
-        reason = str(error).strip().splitlines()[0] if str(error) else ''
-        raise UserInputError(
-            f'Checkpoint {checkpoint} cannot be read '
-            f'({type(error).__name__}: {reason}); it may be truncated or '
-            f'not a checkpoint. Make it again with `{make}`.') from None
-    if not isinstance(state, dict):
-        raise UserInputError(f'Checkpoint {checkpoint} holds a '
-                             f'{type(state).__name__}, not a checkpoint.')
-    return state if 'state_dict' in state else dict(state_dict=state)
-
-
 def student_state_dict(state_dict: Dict[str, Any],
                        checkpoint: str) -> 'OrderedDict[str, torch.Tensor]':
     """The student's tensors, named as in the plain classifier.
@@ -351,7 +319,7 @@ def export_student(config: str,
         Exported: The paths written and a summary.
     """
     cfg = load_distill_config(config, cfg_options)
-    source = read_checkpoint(checkpoint, config)
+    source = read_checkpoint(checkpoint, f'python tools/train.py {config}')
     weights = student_state_dict(source['state_dict'], checkpoint)
     exported_cfg = student_config(cfg)
     check_fits(exported_cfg.model.to_dict(), weights, checkpoint, config)

@@ -7,14 +7,13 @@ Example:
 """
 import argparse
 import os
-import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from amkd_plugin.utils import format_metrics, tool_main
+from amkd_plugin.utils import format_metrics, set_work_dir, tool_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,11 +69,7 @@ def main() -> None:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
     if args.fidelity or args.teacher:

@@ -1,9 +1,9 @@
 # Copyright (c) amkd-mmrazor contributors.
-from .cli import UserInputError, format_metrics, tool_main
+from .cli import UserInputError, format_metrics, set_work_dir, tool_main
 from .modes import eval_mode
 from .registry import build_in_mmrazor
 
 __all__ = [
     'UserInputError', 'build_in_mmrazor', 'eval_mode', 'format_metrics',
-    'tool_main'
+    'set_work_dir', 'tool_main'
 ]

@@ -1,10 +1,12 @@
 # Copyright (c) amkd-mmrazor contributors.
 """What the command line tools share: user-facing errors and metric tables."""
 import functools
+import os.path as osp
 import sys
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import torch.distributed as dist
+from mmengine.config import Config
 
 
 class UserInputError(RuntimeError):
@@ -35,6 +37,15 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
                 dist.destroy_process_group()
 
     return wrapper
+
+
+def set_work_dir(cfg: Config, config: str, work_dir: Optional[str]) -> None:
+    """``--work-dir``, else the config's, else ``work_dirs/<config name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
 
 
 def format_metrics(metrics: Dict[str, float]) -> str:

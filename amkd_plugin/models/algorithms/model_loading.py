@@ -31,6 +31,36 @@ def resolve_model_config(cfg: Dict) -> Dict:
     return model_cfg.model.to_dict()
 
 
+def read_checkpoint(checkpoint: str, make: str) -> dict:
+    """Load a checkpoint weights-only; explain a missing or bad file.
+
+    Args:
+        checkpoint (str): Its path.
+        make (str): The command that makes it, for the messages.
+
+    Returns:
+        dict: The checkpoint, a bare state dict wrapped as ``state_dict``.
+    """
+    if not osp.isfile(checkpoint):
+        raise UserInputError(
+            f'Checkpoint {checkpoint} does not exist. Make it with '
+            f'`{make}`, or check the path.')
+    try:
+        state = CheckpointLoader.load_checkpoint(checkpoint, 'cpu')
+    except Exception as error:  # whatever torch.load raises on a bad file
+        # Only the first line: torch's weights-only errors go on to suggest
+        # weights_only=False, which a corrupt file must never lead to.
+        reason = str(error).strip().splitlines()[0] if str(error) else ''
+        raise UserInputError(
+            f'Checkpoint {checkpoint} cannot be read '
+            f'({type(error).__name__}: {reason}); it may be truncated or '
+            f'not a checkpoint. Make it again with `{make}`.') from None
+    if not isinstance(state, dict):
+        raise UserInputError(f'Checkpoint {checkpoint} holds a '
+                             f'{type(state).__name__}, not a checkpoint.')
+    return state if 'state_dict' in state else dict(state_dict=state)
+
+
 def load_teacher_checkpoint(teacher: nn.Module, checkpoint: Optional[str],
                             teacher_cfg_path: Optional[str]) -> None:
     """Load the teacher strictly; explain any failure and how to fix it."""
@@ -40,21 +70,7 @@ def load_teacher_checkpoint(teacher: nn.Module, checkpoint: Optional[str],
         raise UserInputError(
             f'No teacher checkpoint given (teacher_ckpt). Train one with '
             f'`{make}` and pass --cfg-options model.teacher_ckpt=PATH.')
-    if not osp.isfile(checkpoint):
-        raise UserInputError(
-            f'Teacher checkpoint {checkpoint} does not exist. Make it with '
-            f'`{make}`, or pass --cfg-options model.teacher_ckpt=PATH.')
-    try:
-        state = CheckpointLoader.load_checkpoint(checkpoint, 'cpu')
-        state = state.get('state_dict', state)
-    except Exception as error:  # whatever torch.load raises on a bad file
-        # Only the first line: torch's weights-only errors go on to suggest
-        # weights_only=False, which a corrupt file must never lead to.
-        reason = str(error).strip().splitlines()[0] if str(error) else ''
-        raise UserInputError(
-            f'Teacher checkpoint {checkpoint} cannot be read '
-            f'({type(error).__name__}: {reason}); it may be truncated or '
-            f'not a checkpoint. Make it again with `{make}`.') from None
+    state = read_checkpoint(checkpoint, make)['state_dict']
     try:
         load_state_dict(teacher, state, strict=True)
     except RuntimeError as error:

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmrazor.registry import TASK_UTILS
 from torch import Tensor, nn
 

@@ -1,4 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
+import math
 from typing import Callable, Dict, Sequence, Tuple
 
 import torch
@@ -122,9 +123,14 @@ class BoundaryFidelity:
         }
 
     def summarize(self, sums: Dict[str, Tensor]) -> Dict[str, float]:
-        """Turn summed :meth:`measure` results into the reported figures."""
+        """Turn summed :meth:`measure` results into the reported figures.
+
+        Figures without any image to average over are NaN, not 0: a
+        student cannot disagree with a teacher on no images.
+        """
         reached = sums['reached'].item()
-        scale = 1 / max(reached, 1)
+        correct = sums['correct'].item()
+        scale = 1 / reached if reached else math.nan
         agree = {
             f'agree_t{t:.1f}': 100 * scale * sums[f'agree_t{t:.1f}'].item()
             for t in self.ts
@@ -133,5 +139,5 @@ class BoundaryFidelity:
             **agree,
             agree_mean=sum(agree.values()) / len(agree),
             **{'kl_t1.0': scale * sums['kl'].item()},
-            reached=100 * reached / max(sums['correct'].item(), 1),
+            reached=100 * reached / correct if correct else math.nan,
             images=int(reached))
