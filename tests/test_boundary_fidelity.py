@@ -1,6 +1,7 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Tests for BoundaryFidelity and the hook that reports it."""
 import copy
+import math
 import json
 from types import SimpleNamespace
 
@@ -325,3 +326,14 @@ def test_hook_keeps_each_submodules_mode(teacher):
     BoundaryFidelityHook().after_test_epoch(
         fake_runner(Distill(Classifier(seed=3), teacher), batches), {})
     assert teacher.training and not teacher.net[2].training
+
+
+def test_figures_over_no_images_are_nan_not_zero(teacher):
+    images, labels = images_and_labels(teacher, num=8)
+    fidelity = BoundaryFidelity()
+    result = fidelity.summarize(
+        fidelity.measure(teacher, teacher, images, (labels + 1) % NUM_CLASSES,
+                         BOUNDS))
+    assert result['images'] == 0
+    for name in ('agree_t0.5', 'agree_mean', 'kl_t1.0', 'reached'):
+        assert math.isnan(result[name]), name

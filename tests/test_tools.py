@@ -12,6 +12,7 @@ the caller sets it: on a small shared CPU machine, several OpenMP threads
 per process fighting for cores make each step many times slower.
 """
 import json
+import math
 import os
 import re
 import socket
@@ -324,10 +325,14 @@ def test_amkd_evaluates_boundary_fidelity(amkd, teacher, tmp_path):
                       teacher.data_root, amkd.teacher_option, fidelity=[])
     metrics = assert_metrics_table(result)
     assert FIDELITY_KEYS <= set(metrics), tail(result)
+    measured = metrics['fidelity/images'] > 0  # NaN over no images
     for key in FIDELITY_KEYS - {'fidelity/images', 'fidelity/kl_t1.0'}:
-        assert 0 <= metrics[key] <= 100
-        assert re.search(rf'^{key}\s+[\d.]+\s*$', result.stdout, re.M), key
-    assert metrics['fidelity/kl_t1.0'] >= 0
+        in_range = 0 <= metrics[key] <= 100
+        assert in_range if measured else (in_range or math.isnan(
+            metrics[key])), key
+        assert re.search(rf'^{key}\s+([\d.]+|nan)\s*$', result.stdout,
+                         re.M), key
+    assert metrics['fidelity/kl_t1.0'] >= 0 or not measured
 
 
 def test_teacher_against_itself_has_full_fidelity(teacher, tmp_path):
