@@ -96,6 +96,16 @@ def margin_ratio(work_dir: str) -> Optional[float]:
     return statistics.mean(ratios) if ratios else None
 
 
+def bank_report(work_dir: str) -> Optional[str]:
+    """The bank builder's rounding report from a run's log, if it built one."""
+    for path in sorted(glob.glob(osp.join(work_dir, '*/*.log'))):
+        with open(path) as f:
+            for line in f:
+                if 'after rounding to uint8' in line:
+                    return line[line.index('Boundary bank:'):].strip()
+    return None
+
+
 def summary(values: List[Optional[float]]) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -117,7 +127,7 @@ def main() -> None:
     parser.add_argument('--out', help='also write the table to this file')
     args = parser.parse_args()
 
-    rows, commands = [], []
+    rows, commands, reports = [], [], []
     for method in args.methods:
         label, config = METHODS[method]
         config = config.format(pair=args.pair)
@@ -131,11 +141,17 @@ def main() -> None:
             metrics['margin_ratio'] = margin_ratio(work_dir)
             results.append(metrics)
             commands.append(metrics['command'])
+            report = bank_report(work_dir)
+            if report:
+                reports.append(f'- `{work_dir}`: {report}')
         rows.append([label] + [
             summary([r.get(key) for r in results]) for key in COLUMNS
         ])
 
     lines = [
+        '# Results', '',
+        'Written by `python ' + ' '.join(sys.argv) + '` from the work dirs '
+        '(docs/method.md explains the columns).', '',
         f'Pair `{args.pair}`, {args.epochs} epochs, seeds {args.seeds}; '
         'mean ± std over seeds. Test: `tools/test.py CONFIG CKPT '
         '--fidelity` (docs/method.md#boundary-fidelity).', '',
@@ -143,6 +159,14 @@ def main() -> None:
         '|---' * (len(COLUMNS) + 1) + '|'
     ]
     lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+    lines += [
+        '', 'Train margin ratio: the teacher\'s margin z_b - z_k on the '
+        'boundary samples used in training over that on their clean images, '
+        'mean over the epochs with boundary samples (0 at the boundary, 1 '
+        'for an unmoved image; logged by AdversarialBoundaryHook).'
+    ]
+    if reports:
+        lines += ['', 'Bank builds, as logged:', '', *reports]
     lines += ['', 'Commands (each followed by `tools/test.py CONFIG '
               'WORK_DIR/epoch_N.pth --fidelity` with the same options):', '']
     lines += [f'    {command}' for command in commands]
