@@ -57,11 +57,19 @@ def parse_args() -> argparse.Namespace:
 
 
 class SteadyStateAttack(BoundaryAttack):
-    """``BoundaryAttack`` whose selection skips the correctness filter."""
+    """``BoundaryAttack`` whose selection skips the correctness filter.
 
-    def select(self, labels, teacher_logits, student_logits):
+    A banked step's ``eligible`` (the teacher got the clean image right when
+    the bank was built) still applies: ``tools/analysis/benchmark_bank.py``.
+    """
+
+    def select(self, labels, teacher_logits, student_logits, eligible=None):
         gap = self.disagreement(labels, teacher_logits, student_logits)
-        return gap.topk(self.max_samples(len(labels))).indices
+        num = self.max_samples(len(labels))
+        if eligible is None:
+            return gap.topk(num).indices
+        num = min(int(eligible.sum()), num)
+        return gap.masked_fill(~eligible, -1).topk(num).indices
 
 
 def build(args: argparse.Namespace):
