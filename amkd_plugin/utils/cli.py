@@ -21,8 +21,9 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
     """Wrap a tool's ``main``: one clear line for bad input, clean shutdown.
 
     :class:`UserInputError` and missing files are printed without a
-    traceback. The process group is destroyed on the way out because gloo's
-    worker threads otherwise outlive the interpreter and a rank can abort
+    traceback. After a distributed run the ranks meet at a barrier and then
+    destroy the process group: a rank that tore gloo down while its peer
+    was still busy, or left it to the interpreter's exit, could abort
     ("terminate called without an active exception") after a clean run.
     """
 
@@ -32,9 +33,9 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
             main()
         except (UserInputError, FileNotFoundError) as error:
             sys.exit(f'error: {error}')
-        finally:
-            if dist.is_available() and dist.is_initialized():
-                dist.destroy_process_group()
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
 
     return wrapper
 
