@@ -188,8 +188,8 @@ class BoundaryBankBuilder:
         for j in range(targets.size(1)):
             pair = torch.stack((labels, targets[:, j]), 1)
 
-            def margin(x: Tensor) -> Tensor:
-                b_and_k = logits_of(x).gather(1, pair)
+            def margin(z: Tensor) -> Tensor:
+                b_and_k = z.gather(1, pair)
                 return b_and_k[:, 0] - b_and_k[:, 1]
 
             # The attack enables gradients for its own steps.
@@ -198,16 +198,17 @@ class BoundaryBankBuilder:
             pixels = to_pixels(adv, data_preprocessor)
             # Rounding to uint8 may step back over the boundary: judge the
             # image the student will see.
-            rounded = from_pixels(pixels, data_preprocessor)
-            reached_rounded = logits_of(rounded).argmax(1) != labels
+            rounded_logits = logits_of(from_pixels(pixels, data_preprocessor))
+            reached_rounded = rounded_logits.argmax(1) != labels
             # Images the teacher gets wrong are never used: keep them clean.
             columns.append((torch.where(keep, pixels, clean),
                             reached_rounded & correct, steps * correct))
             sums += torch.stack([
                 correct.sum(), (reached & correct).sum(),
                 (reached_rounded & correct).sum(),
-                margin(images)[correct].sum(), margin(adv)[correct].sum(),
-                margin(rounded)[correct].sum()
+                margin(logits)[correct].sum(),
+                margin(logits_of(adv))[correct].sum(),
+                margin(rounded_logits)[correct].sum()
             ]).double().cpu()
         images_, reached_, steps_ = zip(*columns)
         rows = dict(
