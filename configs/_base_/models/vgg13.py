@@ -1,0 +1,3 @@
+_base_ = './vgg8.py'
+
+model = dict(backbone=dict(depth=13))
