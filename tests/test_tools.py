@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import List, Optional, Sequence
 
+import numpy as np
 import pytest
 import torch
 
@@ -425,6 +427,113 @@ def test_bad_teacher_checkpoint_stops_before_training(
     assert not list(work_dir.glob('*.pth'))
 
 
+def unsafe_checkpoint(path: Path) -> Path:
+    """A checkpoint whose pickle would run a shell command when loaded."""
+
+    class Payload:
+
+        def __reduce__(self):
+            return (os.system, (f'touch {path}.ran',))
+
+    torch.save(dict(state_dict={}, meta=Payload()), path)
+    return path
+
+
+@pytest.mark.parametrize('problem', ['missing', 'truncated', 'unsafe',
+                                     'other model'])
+def test_bad_checkpoint_for_test_and_resume_is_one_line(
+        problem, tmp_path, teacher):
+    """tools/test.py CONFIG CKPT and tools/train.py --resume CKPT."""
+    checkpoint = tmp_path / f'{problem}.pth'
+    expected = [f'{checkpoint} ']
+    if problem == 'truncated':
+        data = teacher.checkpoint.read_bytes()
+        checkpoint.write_bytes(data[:len(data) // 3])
+        expected.append('cannot be read')
+    elif problem == 'unsafe':
+        unsafe_checkpoint(checkpoint)
+        expected.append('loading it could run code, so it was not loaded')
+    elif problem == 'other model':
+        save_model_checkpoint('configs/teachers/resnet110_cifar100.py',
+                              checkpoint)
+        expected += ['does not fit the model of', 'unexpected']
+    else:
+        expected.append('does not exist')
+    for result in (
+            evaluate(TEACHER_CFG, checkpoint, tmp_path / 'test',
+                     teacher.data_root),
+            run([sys.executable, 'tools/train.py', TEACHER_CFG,
+                 '--work-dir', tmp_path / 'train', '--resume', checkpoint,
+                 '--cfg-options', *data_options(teacher.data_root)])):
+        assert_user_error(result, *expected)
+        assert 'weights_only' not in result.output, tail(result)
+        assert 'Epoch(' not in result.output, tail(result)
+    assert not Path(f'{checkpoint}.ran').exists()
+
+
+def test_plugin_config_error_is_one_line(tmp_path, teacher):
+    result = train(AMKD_CFG, tmp_path, teacher.data_root,
+                   f'model.teacher_ckpt={teacher.checkpoint}',
+                   'model.attack.max_steps=0')
+    assert_user_error(result, 'BoundaryAttack needs max_steps >= 1',
+                      'got max_steps=0')
+
+
+# ------------------------------------------ (e2) resume = uninterrupted run
+
+DIGITS_TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
+DIGITS_AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
+# 256 training digits: 4 steps of 64 per epoch; no validation in between.
+DIGITS_SMALL = ['train_dataloader.dataset.indices=256',
+                'train_cfg.val_interval=100',
+                'default_hooks.checkpoint.interval=1',
+                'default_hooks.logger.interval=1']
+
+
+@pytest.fixture(scope='module')
+def digits_teacher(tmp_path_factory) -> Path:
+    work_dir = tmp_path_factory.mktemp('digits_teacher')
+    result = run([
+        sys.executable, 'tools/train.py', DIGITS_TEACHER_CFG, '--work-dir',
+        work_dir, '--cfg-options', 'train_cfg.max_epochs=3',
+        'train_dataloader.dataset.indices=512', 'train_cfg.val_interval=100'
+    ])
+    assert_ok(result)
+    return work_dir / 'epoch_3.pth'
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_resume_continues_the_same_run(workers, digits_teacher, tmp_path):
+    """AMKD (online attack) on digits: 4 epochs straight and the same run
+    resumed from its epoch_2.pth end with the same weights, bit for bit."""
+    options = [*DIGITS_SMALL, 'train_cfg.max_epochs=4',
+               f'train_dataloader.num_workers={workers}',
+               f'model.teacher_ckpt={digits_teacher}']
+    straight = tmp_path / 'straight'
+    result = run([sys.executable, 'tools/train.py', DIGITS_AMKD_CFG,
+                  '--work-dir', straight, '--cfg-options', *options])
+    assert_ok(result)
+    attacked = [r.get('boundary_attacked', 0) for r in scalars(straight)]
+    assert max(attacked) > 0  # the attack ran
+    resumed = tmp_path / 'resumed'
+    result = run([sys.executable, 'tools/train.py', DIGITS_AMKD_CFG,
+                  '--work-dir', resumed, '--resume', straight / 'epoch_2.pth',
+                  '--cfg-options', *options])
+    assert_ok(result)
+    assert 'resumed epoch: 2' in result.output
+    assert 'Epoch(train) [1]' not in result.output
+
+    a, b = (torch.load(path / 'epoch_4.pth', weights_only=True)
+            for path in (straight, resumed))
+    assert a['state_dict'].keys() == b['state_dict'].keys()
+    differ = [key for key, value in a['state_dict'].items()
+              if not torch.equal(value, b['state_dict'][key])]
+    assert differ == []
+    for key, value in a['optimizer']['state'].items():
+        assert torch.equal(value['momentum_buffer'],
+                           b['optimizer']['state'][key]['momentum_buffer'])
+
+
 # --------------------------------------------------- (f) stock MMRazor KD
 
 STOCK_KD_CONFIG = '''
@@ -640,7 +749,8 @@ def banked(tmp_path_factory, teacher) -> SimpleNamespace:
                     'train_cfg.max_epochs=2', *options, resume=True)
     assert_ok(resumed)
     return SimpleNamespace(work_dir=work_dir, built=built, path=path,
-                           meta=meta, first=first, resumed=resumed)
+                           meta=meta, first=first, resumed=resumed,
+                           data_root=teacher.data_root, teacher_option=ckpt)
 
 
 def test_bank_tool_builds_and_training_reuses_it(banked):
@@ -712,9 +822,42 @@ def test_distributed_bank_training_on_cpu(tmp_path, teacher, banked):
     # images it gets wrong agree with the single-process bank.
     banks = list((work_dir / 'boundary_bank').iterdir())
     assert [p.name for p in banks] == [banked.path.name]
-    shared, single = bank_arrays(banks[0]), bank_arrays(banked.path)
-    assert (shared['images'].reshape(100, -1).max(1) > 0).all()
-    assert (shared['correct'] == single['correct']).all()
-    wrong = ~single['correct']
-    assert (shared['images'][wrong] == single['images'][wrong]).all()
-    assert (shared['steps'][~wrong] >= 1).all()
+
+
+def test_bank_does_not_depend_on_the_process_count(tmp_path, teacher):
+    """Built by 1 and by 2 processes (batches of 16 go round the ranks;
+    targets drawn per image), the bank is the same, array for array."""
+    options = [*data_options(teacher.data_root), 'model.bank.batch_size=16',
+               f'model.teacher_ckpt={teacher.checkpoint}',
+               'env_cfg.dist_cfg.backend=gloo']
+    single = run([sys.executable, 'tools/build_boundary_bank.py', BANK_CFG,
+                  '--work-dir', tmp_path / 'one', '--cfg-options', *options])
+    assert_ok(single)
+    shared = run(['bash', 'tools/dist_run.sh', 2, 'build_boundary_bank.py',
+                  BANK_CFG, '--launcher', 'pytorch', '--work-dir',
+                  tmp_path / 'two', '--cfg-options', *options],
+                 env=dict(PYTHON=sys.executable, PORT=str(free_port())))
+    assert_ok(shared)
+    one, = (tmp_path / 'one' / 'boundary_bank').iterdir()
+    two, = (tmp_path / 'two' / 'boundary_bank').iterdir()
+    assert one.name == two.name
+    one, two = bank_arrays(one), bank_arrays(two)
+    assert one['correct'].any() and one['steps'].max() >= 1
+    for name in BANK_FIELDS:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+
+
+def test_damaged_bank_is_one_line(tmp_path, banked):
+    """A bank whose images.npy lost its end (a full disk, an interrupted
+    copy) stops training with one line that names it."""
+    work_dir = tmp_path / 'work'
+    damaged = work_dir / 'boundary_bank' / banked.path.name
+    shutil.copytree(banked.path, damaged)
+    images = damaged / 'images.npy'
+    images.write_bytes(images.read_bytes()[:-1000])
+    result = train(BANK_CFG, work_dir, banked.data_root,
+                   'train_cfg.max_epochs=1', banked.teacher_option)
+    assert_user_error(result,
+                      f'Boundary bank {damaged} is damaged: images.npy',
+                      'tools/build_boundary_bank.py')
+    assert 'Epoch(train)' not in result.output

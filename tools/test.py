@@ -10,9 +10,11 @@ import os
 from typing import List, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from amkd_plugin.models.algorithms.model_loading import load_model_checkpoint
 from amkd_plugin.utils import format_metrics, set_work_dir, tool_main
 
 
@@ -70,13 +72,18 @@ def main() -> None:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     set_work_dir(cfg, args.config, args.work_dir)
-    cfg.load_from = args.checkpoint
+    # Loaded below, strictly: MMEngine's own load_from skips keys that do
+    # not fit and would evaluate a half-random model.
+    cfg.load_from = None
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
     if args.fidelity or args.teacher:
         add_fidelity_hook(cfg, args.teacher)
 
     runner = (
         RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    load_model_checkpoint(model, args.checkpoint, args.config)
     metrics = runner.test()
     if runner.rank == 0:
         print(format_metrics(metrics))

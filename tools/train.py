@@ -8,9 +8,12 @@ import argparse
 import os
 
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
+from amkd_plugin.models.algorithms.model_loading import \
+    check_model_checkpoint
 from amkd_plugin.utils import set_work_dir, tool_main
 
 
@@ -74,7 +77,21 @@ def main() -> None:
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = (
         RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))
+    check_start_checkpoint(runner, cfg, args.config)
     runner.train()
+
+
+def check_start_checkpoint(runner: Runner, cfg: Config, config: str) -> None:
+    """Stop with one line if the checkpoint to resume or start from is
+    missing, unreadable, unsafe or of another model; MMEngine would show a
+    traceback or, for ``load_from``, skip the keys that do not fit."""
+    checkpoint = cfg.get('load_from')
+    if cfg.get('resume') and checkpoint is None:
+        checkpoint = find_latest_checkpoint(cfg.work_dir)
+    if checkpoint:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        check_model_checkpoint(model, checkpoint, config)
 
 
 if __name__ == '__main__':

@@ -9,6 +9,8 @@ from mmpretrain.registry import DATASETS
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from amkd_plugin.utils import UserValueError
+
 DIGITS_MAX_VALUE = 16
 IMAGE_SIZE = 32
 
@@ -67,7 +69,7 @@ class SklearnDigits(BaseDataset):
                  seed: int = 0,
                  **kwargs) -> None:
         if split not in self.SPLITS:
-            raise ValueError(
+            raise UserValueError(
                 f'split must be one of {self.SPLITS}, got {split!r}.')
         self.split = split
         self.test_size = test_size

@@ -7,6 +7,8 @@ from mmengine.fileio import list_dir_or_file
 from mmpretrain.datasets.base_dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
+from amkd_plugin.utils import UserValueError
+
 IMAGE_SUFFIXES = ('.JPEG', '.jpeg', '.jpg', '.png')
 
 EXPECTED_LAYOUT = """\
@@ -52,10 +54,10 @@ class TinyImageNet(BaseDataset):
 
     def __init__(self, data_root: str, split: str = 'train', **kwargs) -> None:
         if split not in self.SPLITS:
-            raise ValueError(
+            raise UserValueError(
                 f'split must be one of {self.SPLITS}, got {split!r}.')
         if not data_root:
-            raise ValueError('TinyImageNet needs data_root, the extracted '
+            raise UserValueError('TinyImageNet needs data_root, the extracted '
                              f'tiny-imagenet-200 folder:\n{EXPECTED_LAYOUT}')
         self.split = split
         super().__init__(ann_file='', data_root=data_root, **kwargs)
@@ -78,7 +80,7 @@ class TinyImageNet(BaseDataset):
         data_list = []
         for img_path, wnid in samples:
             if wnid not in label_of:
-                raise ValueError(f'{img_path} is labelled {wnid!r}, which is '
+                raise UserValueError(f'{img_path} is labelled {wnid!r}, which is '
                                  f'not in {self._path("wnids.txt")}.')
             data_list.append(dict(img_path=img_path, gt_label=label_of[wnid]))
         return data_list
@@ -109,7 +111,7 @@ class TinyImageNet(BaseDataset):
             names[wnid] = words.split(',')[0].strip()
         unnamed = [wnid for wnid in wnids if wnid not in names]
         if unnamed:
-            raise ValueError(f'{self._path("words.txt")} has no names for '
+            raise UserValueError(f'{self._path("words.txt")} has no names for '
                              f'{unnamed}.')
         return names
 

@@ -1,9 +1,10 @@
 # Copyright (c) amkd-mmrazor contributors.
-from .cli import UserInputError, format_metrics, set_work_dir, tool_main
+from .cli import (UserInputError, UserValueError, format_metrics,
+                  set_work_dir, tool_main)
 from .modes import eval_mode
 from .registry import build_in_mmrazor
 
 __all__ = [
-    'UserInputError', 'build_in_mmrazor', 'eval_mode', 'format_metrics',
-    'set_work_dir', 'tool_main'
+    'UserInputError', 'UserValueError', 'build_in_mmrazor', 'eval_mode',
+    'format_metrics', 'set_work_dir', 'tool_main'
 ]

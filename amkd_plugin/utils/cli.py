@@ -17,6 +17,15 @@ class UserInputError(RuntimeError):
     """
 
 
+class UserValueError(UserInputError, ValueError):
+    """A value the user gave that the plugin cannot use: a config setting
+    out of range, a file whose content contradicts its description.
+
+    A ``ValueError`` for code that catches those; printed as one line by
+    the tools, like every :class:`UserInputError`.
+    """
+
+
 def tool_main(main: Callable[[], None]) -> Callable[[], None]:
     """Wrap a tool's ``main``: one clear line for bad input, clean shutdown.
 

@@ -14,6 +14,8 @@ default_hooks = dict(
         save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='mmpretrain.VisualizationHook', enable=False),
+    # A resumed run draws the random numbers the uninterrupted one drew.
+    random_state=dict(type='RandomStateHook'),
 )
 
 env_cfg = dict(

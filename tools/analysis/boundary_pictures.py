@@ -35,7 +35,6 @@ import argparse
 import copy
 import os
 import os.path as osp
-import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import matplotlib
@@ -46,13 +45,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import MODELS, init_default_scope  # noqa: E402
-from mmengine.runner import CheckpointLoader, Runner  # noqa: E402
-from mmengine.runner.checkpoint import load_state_dict  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 import amkd_plugin  # noqa: E402,F401  (registers the models and datasets)
 from amkd_plugin.models.algorithms.model_loading import (  # noqa: E402
-    check_class_counts, load_teacher_checkpoint, resolve_model_config)
+    check_class_counts, load_model_checkpoint, load_teacher_checkpoint,
+    resolve_model_config)
 from amkd_plugin.models.task_modules import (BoundaryFidelity,  # noqa: E402
                                              pixel_bounds)
 from amkd_plugin.utils import UserInputError, tool_main  # noqa: E402
@@ -122,43 +121,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # ------------------------------------------------------------- the models
-
-
-def load_model_checkpoint(model: nn.Module, checkpoint: str,
-                          config: str) -> None:
-    """Load ``checkpoint`` into ``model`` strictly, or say what is wrong."""
-    if not osp.isfile(checkpoint):
-        raise UserInputError(f'Checkpoint {checkpoint} does not exist.')
-    try:
-        state = CheckpointLoader.load_checkpoint(
-            checkpoint, map_location='cpu', logger='silent')
-    except Exception as error:  # whatever torch.load raises on a bad file
-        reason = str(error).strip().splitlines()[0] if str(error) else ''
-        raise UserInputError(
-            f'Checkpoint {checkpoint} cannot be read '
-            f'({type(error).__name__}: {reason}); it may be truncated or '
-            'not a checkpoint.') from None
-    state = state.get('state_dict', state) if isinstance(state, dict) else {}
-    state = {re.sub(r'^module\.', '', key): value
-             for key, value in state.items()}
-    expected = model.state_dict()
-    problems = [
-        f'{what} ({len(keys)}): {", ".join(keys[:3])}'
-        f'{" and more" if len(keys) > 3 else ""}'
-        for what, keys in (
-            ('missing', sorted(set(expected) - set(state))),
-            ('unexpected', sorted(set(state) - set(expected))),
-            ('other shape', sorted(
-                key for key, value in expected.items()
-                if key in state and state[key].shape != value.shape)))
-        if keys
-    ]
-    if problems:
-        raise UserInputError(
-            f'Checkpoint {checkpoint} does not fit the model of {config} '
-            '(another config, or other --cfg-options than in training?): '
-            f'{"; ".join(problems)}.')
-    load_state_dict(model, state, strict=True)
 
 
 def build_teacher(config: str, checkpoint: str) -> nn.Module:

@@ -13,7 +13,8 @@ from torch import nn
 from amkd_plugin.models.algorithms.model_loading import (
     check_class_counts, load_teacher_checkpoint, resolve_model_config)
 from amkd_plugin.models.task_modules import pixel_bounds
-from amkd_plugin.utils import UserInputError, build_in_mmrazor, eval_mode
+from amkd_plugin.utils import (UserInputError, UserValueError,
+                               build_in_mmrazor, eval_mode)
 
 
 @HOOKS.register_module()
@@ -54,7 +55,7 @@ class BoundaryFidelityHook(Hook):
                  max_images: Optional[int] = None,
                  teacher: Optional[Dict] = None) -> None:
         if interval < 1 or (max_images is not None and max_images < 1):
-            raise ValueError('BoundaryFidelityHook needs interval >= 1 and '
+            raise UserValueError('BoundaryFidelityHook needs interval >= 1 and '
                              f'max_images >= 1 or None; got interval='
                              f'{interval}, max_images={max_images}.')
         self.fidelity = build_in_mmrazor(TASK_UTILS, fidelity)

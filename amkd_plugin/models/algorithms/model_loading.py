@@ -2,6 +2,7 @@
 """Build the two models of a distillation config and check they fit."""
 import copy
 import os.path as osp
+import re
 from typing import Dict, Optional
 
 from mmengine.config import Config
@@ -46,19 +47,86 @@ def read_checkpoint(checkpoint: str, make: str) -> dict:
             f'Checkpoint {checkpoint} does not exist. Make it with '
             f'`{make}`, or check the path.')
     try:
-        state = CheckpointLoader.load_checkpoint(checkpoint, 'cpu')
+        state = CheckpointLoader.load_checkpoint(checkpoint, 'cpu',
+                                                 logger='silent')
     except Exception as error:  # whatever torch.load raises on a bad file
-        # Only the first line: torch's weights-only errors go on to suggest
-        # weights_only=False, which a corrupt file must never lead to.
-        reason = str(error).strip().splitlines()[0] if str(error) else ''
+        # torch's own text for weights-only failures suggests
+        # weights_only=False: never the advice for a file that may run
+        # code, so only the refused object or the unpickler's reason is
+        # passed on.
+        text = str(error)
+        refused = re.search(r'GLOBAL ([\w.]+)', text)
+        if refused:
+            raise UserInputError(
+                f'Checkpoint {checkpoint} holds Python objects that safe '
+                f'(weights-only) loading refuses ({refused.group(1)}): '
+                'loading it could run code, so it was not loaded. Use a '
+                f'checkpoint made with `{make}`.') from None
+        reason = re.search(r'WeightsUnpickler error:\s*(\S[^\n]*)', text)
+        reason = reason.group(1) if reason else (
+            text.strip().splitlines()[0] if text.strip() else '')
         raise UserInputError(
             f'Checkpoint {checkpoint} cannot be read '
-            f'({type(error).__name__}: {reason}); it may be truncated or '
-            f'not a checkpoint. Make it again with `{make}`.') from None
+            f'({type(error).__name__}: {reason}); it may be truncated or not '
+            f'a checkpoint. Make it again with `{make}`.') from None
     if not isinstance(state, dict):
         raise UserInputError(f'Checkpoint {checkpoint} holds a '
                              f'{type(state).__name__}, not a checkpoint.')
     return state if 'state_dict' in state else dict(state_dict=state)
+
+
+def check_state_dict(model: nn.Module, state_dict: dict, checkpoint: str,
+                     name: str, fix: str) -> None:
+    """Stop with one line unless ``state_dict`` fits ``model`` exactly.
+
+    Args:
+        model (nn.Module): The model.
+        state_dict (dict): Its weights, e.g. from :func:`read_checkpoint`.
+        checkpoint (str): Their file, for the message.
+        name (str): The model, for the message (``'the teacher model'``).
+        fix (str): What the user should do about a mismatch.
+    """
+    expected = model.state_dict()
+    problems = [
+        f'{what} ({len(keys)}): {", ".join(keys[:3])}'
+        f'{" and more" if len(keys) > 3 else ""}'
+        for what, keys in (
+            ('missing', sorted(set(expected) - set(state_dict))),
+            ('unexpected', sorted(set(state_dict) - set(expected))),
+            ('other shape', sorted(
+                key for key, value in expected.items()
+                if key in state_dict
+                and state_dict[key].shape != value.shape)))
+        if keys
+    ]
+    if problems:
+        raise UserInputError(
+            f'Checkpoint {checkpoint} does not fit {name}: '
+            f'{"; ".join(problems)}. {fix}')
+
+
+def check_model_checkpoint(model: nn.Module, checkpoint: str,
+                           config: str) -> dict:
+    """The state dict of a checkpoint of ``config``'s model, checked.
+
+    Missing, unreadable, unsafe and mismatched files stop with one line
+    naming the file; DDP's ``module.`` prefixes are dropped.
+    """
+    make = f'python tools/train.py {config}'
+    state = read_checkpoint(checkpoint, make)['state_dict']
+    state = {re.sub(r'^module\.', '', key): value
+             for key, value in state.items()}
+    check_state_dict(model, state, checkpoint, f'the model of {config}',
+                     f'Was it made by `{make}` with the same --cfg-options?')
+    return state
+
+
+def load_model_checkpoint(model: nn.Module, checkpoint: str,
+                          config: str) -> None:
+    """Load a checkpoint of ``config``'s model strictly (see
+    :func:`check_model_checkpoint`)."""
+    load_state_dict(model, check_model_checkpoint(model, checkpoint, config),
+                    strict=True)
 
 
 def load_teacher_checkpoint(teacher: nn.Module, checkpoint: Optional[str],
@@ -71,13 +139,11 @@ def load_teacher_checkpoint(teacher: nn.Module, checkpoint: Optional[str],
             f'No teacher checkpoint given (teacher_ckpt). Train one with '
             f'`{make}` and pass --cfg-options model.teacher_ckpt=PATH.')
     state = read_checkpoint(checkpoint, make)['state_dict']
-    try:
-        load_state_dict(teacher, state, strict=True)
-    except RuntimeError as error:
-        raise UserInputError(
-            f'Teacher checkpoint {checkpoint} does not fit the teacher '
-            f'model (different architecture or class count?): {error}\n'
-            f'Make a matching one with `{make}`.') from None
+    check_state_dict(
+        teacher, state, checkpoint, 'the teacher model',
+        'It is not a checkpoint of this teacher (different architecture or '
+        f'class count?). Make a matching one with `{make}`.')
+    load_state_dict(teacher, state, strict=True)
 
 
 def check_class_counts(student: nn.Module, teacher: nn.Module) -> None:

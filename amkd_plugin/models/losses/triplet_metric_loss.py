@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from amkd_plugin.utils import UserValueError
 from ..task_modules import BoundarySamples
 
 
@@ -62,7 +63,7 @@ class TripletMetricLoss(nn.Module):
         _check_choice('negative', negative, ('hardest', 'random', 'target'))
         _check_choice('apply_to', apply_to, ('boundary', 'clean'))
         if negative == 'target' and apply_to == 'clean':
-            raise ValueError("negative='target' needs boundary samples (a "
+            raise UserValueError("negative='target' needs boundary samples (a "
                              "target class k); use apply_to='boundary'.")
         self.margin = margin
         self.distance = distance
@@ -139,4 +140,4 @@ class TripletMetricLoss(nn.Module):
 
 def _check_choice(name: str, value: str, choices: tuple) -> None:
     if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}.')
+        raise UserValueError(f'{name} must be one of {choices}, got {value!r}.')
