@@ -208,6 +208,51 @@ def test_after_train_iter_logs_weight_and_attack_stats(wrap):
         assert hub.get_scalar(key).current() == pytest.approx(value), key
 
 
+class ScalarsSeen:
+    """Stands for the runner's logger and visualizer in after_train_epoch."""
+
+    def __init__(self) -> None:
+        self.lines, self.scalars = [], []
+
+    def info(self, line: str) -> None:
+        self.lines.append(line)
+
+    def add_scalars(self, scalars: dict, step: int) -> None:
+        self.scalars.append((step, scalars))
+
+
+def test_after_train_epoch_logs_margin_ratio_and_passes():
+    """Weighted by the samples of each step: steps of 2 and 6 samples with
+    margins 10 -> 1 and 4 -> 0.5, 3 and 1 passes give ratio (2 * 1 + 6 *
+    0.5) / (2 * 10 + 6 * 4) = 5 / 44 and (2 * 3 + 6 * 1) / 8 = 1.5 passes.
+    A step without samples changes nothing."""
+    algorithm = FakeAlgorithm()
+    runner = fake_runner(algorithm)
+    seen = ScalarsSeen()
+    runner.logger = runner.visualizer = seen
+    runner.epoch = 4
+    hook = AdversarialBoundaryHook()
+    for attacked, clean, margin, steps in ((2., 10., 1., 3.),
+                                           (6., 4., 0.5, 1.),
+                                           (0., 0., 0., 0.)):
+        algorithm.attack_stats = dict(attacked=attacked, margin_clean=clean,
+                                      margin=margin, steps=steps)
+        hook.after_train_iter(runner, batch_idx=0)
+
+    hook.after_train_epoch(runner)
+
+    (step, scalars), = seen.scalars
+    assert step == 5
+    assert scalars['boundary_margin_ratio'] == pytest.approx(5 / 44)
+    assert scalars['boundary_passes'] == pytest.approx(1.5)
+    assert seen.lines == [
+        'Epoch 5: teacher margin z_b - z_k on the boundary samples is 0.114 '
+        'x the clean margin; 1.50 teacher passes per boundary sample.']
+    # The sums start again: an epoch without boundary samples logs nothing.
+    hook.after_train_epoch(runner)
+    assert len(seen.scalars) == 1
+
+
 def test_after_train_iter_without_stats_logs_the_weight():
     algorithm = FakeAlgorithm()
     runner = fake_runner(algorithm)

@@ -101,10 +101,25 @@ def test_registered_in_task_utils():
     dict(step_size=-1.),
     dict(max_ratio=0),
     dict(max_ratio=1.5),
+    dict(overshoot=-0.1),
+    dict(max_step_rms=0.),
 ])
 def test_invalid_arguments_raise(kwargs):
     with pytest.raises(ValueError, match='BoundaryAttack needs'):
         BoundaryAttack(**kwargs)
+
+
+def test_unknown_step_rule_raises():
+    with pytest.raises(ValueError, match="'bss' or 'newton', got 'adam'"):
+        BoundaryAttack(step='adam')
+
+
+def test_settings_round_trip_through_the_registry():
+    settings = dict(max_steps=3, step_size=0.3, step='newton', overshoot=0.1,
+                    max_step_rms=0.5, seed=4)
+    attack = TASK_UTILS.build(dict(type='BoundaryAttack', **settings))
+    assert attack.settings() == settings
+    assert BoundaryAttack(**attack.settings()).settings() == settings
 
 
 # --- selection -------------------------------------------------------------
@@ -328,6 +343,121 @@ def test_finished_samples_stop_moving_linear():
         assert not reached[i] and steps[i] == s - 1
 
 
+# --- the first-order (newton) step, linear teacher ------------------------
+
+
+def test_one_newton_step_lands_just_past_the_boundary():
+    """On a linear teacher ``g`` is exactly its linearisation, so one step
+    ends at ``g_1 = g_0 - (1 + o)(g_0 + 1e-4) = -o g_0 - (1 + o) 1e-4``:
+    past the boundary, by ``o`` times the distance it started from."""
+    model = linear_teacher(2)
+    margins = torch.tensor([0.01, 0.3, 2.0, 25.0])
+    images = images_with_margins(model, margins)
+    labels = torch.zeros(4, dtype=torch.long)
+    target = torch.ones(4, dtype=torch.long)
+    overshoot = 0.05
+    teacher = CountingTeacher(model)
+    attack = BoundaryAttack(max_steps=10, step='newton', overshoot=overshoot)
+
+    adv, reached, steps = attack.attack(teacher, images, labels, target,
+                                        (float('-inf'), float('inf')))
+
+    assert reached.all() and steps.tolist() == [1, 1, 1, 1]
+    assert teacher.sizes == [4, 4]  # one step and the check
+    g1 = g_of(model, adv, labels, target)
+    expected = -overshoot * margins - (1 + overshoot) * 1e-4
+    torch.testing.assert_close(g1, expected, rtol=1e-4, atol=1e-5)
+    assert (g1 < 0).all()
+    # The step is along w, as long as g_0 (1 + o) / ||w|| says.
+    w = model[1].weight[0] - model[1].weight[1]
+    moved = (images - adv).flatten(1)
+    torch.testing.assert_close(
+        moved.norm(dim=1), (1 + overshoot) * (margins + 1e-4) / w.norm(),
+        rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        moved / moved.norm(dim=1, keepdim=True),
+        (w / w.norm()).expand(4, -1), rtol=0, atol=1e-5)
+
+
+def test_one_bss_step_does_not_reach_the_same_boundary():
+    """BSS's step with ``eta ||w|| = 1/2`` removes half of ``g + 1e-4``:
+    the samples the newton step took across in one step stay in b."""
+    model = linear_teacher(2)
+    margins = torch.tensor([0.01, 0.3, 2.0, 25.0])
+    images = images_with_margins(model, margins)
+    labels = torch.zeros(4, dtype=torch.long)
+    target = torch.ones(4, dtype=torch.long)
+    w = model[1].weight[0] - model[1].weight[1]
+    attack = BoundaryAttack(max_steps=1, step_size=0.5 / w.norm().item())
+
+    adv, reached, steps = attack.attack(model, images, labels, target,
+                                        (float('-inf'), float('inf')))
+
+    assert not reached.any() and steps.tolist() == [1, 1, 1, 1]
+    torch.testing.assert_close(
+        g_of(model, adv, labels, target), (margins + 1e-4) / 2 - 1e-4,
+        rtol=1e-4, atol=1e-5)
+
+
+def test_newton_step_keeps_pixel_bounds():
+    """A bias of 50 puts the boundary far outside [-0.5, 0.5]^8 (|w| < 2
+    per value here), so the free step would leave the bounds."""
+    model = linear_teacher(2)
+    with torch.no_grad():
+        model[1].bias[0] += 50
+    images = torch.randn(3, *IMAGE_SHAPE,
+                         generator=torch.Generator().manual_seed(4)) * 0.1
+    labels = torch.zeros(3, dtype=torch.long)
+    assert (model(images).argmax(1) == 0).all()
+    attack = BoundaryAttack(max_steps=5, step='newton')
+
+    adv, _, _ = attack.attack(model, images, labels, torch.ones_like(labels),
+                              (-0.5, 0.5))
+
+    assert adv.min() >= -0.5 and adv.max() <= 0.5
+    # The bounds were active: the free step would leave them.
+    assert ((adv == -0.5) | (adv == 0.5)).any()
+
+
+@pytest.mark.parametrize('step', ['bss', 'newton'])
+def test_samples_already_past_b_do_not_move(step):
+    model = linear_teacher(2)
+    margins = torch.tensor([-0.5, 1.0, -3.0])  # rows 0 and 2: teacher says 1
+    images = images_with_margins(model, margins)
+    labels = torch.zeros(3, dtype=torch.long)
+    attack = BoundaryAttack(max_steps=4, step=step)
+
+    adv, reached, steps = attack.attack(model, images, labels,
+                                        torch.ones_like(labels),
+                                        (float('-inf'), float('inf')))
+
+    assert reached[[0, 2]].tolist() == [True, True]
+    assert steps[[0, 2]].tolist() == [0, 0] and steps[1] >= 1
+    assert torch.equal(adv[[0, 2]], images[[0, 2]])
+
+
+@pytest.mark.parametrize('step', ['bss', 'newton'])
+def test_max_step_rms_caps_every_step(step):
+    """A margin of 1e3 asks for a step far longer than the cap allows:
+    the step is exactly ``max_step_rms * sqrt(D)`` long, D = 8 values."""
+    model = linear_teacher(2)
+    margins = torch.tensor([1e3, 2e3])
+    images = images_with_margins(model, margins)
+    labels = torch.zeros(2, dtype=torch.long)
+    attack = BoundaryAttack(max_steps=1, step=step, max_step_rms=0.25)
+
+    adv, reached, _ = attack.attack(model, images, labels,
+                                    torch.ones_like(labels),
+                                    (float('-inf'), float('inf')))
+
+    assert not reached.any()
+    lengths = (adv - images).flatten(1).norm(dim=1)
+    # Images of size ~1e3 leave float32 about 1e-4 of relative precision.
+    torch.testing.assert_close(
+        lengths, torch.full((2, ), 0.25 * NUM_FEATURES**0.5), rtol=1e-3,
+        atol=0)
+
+
 # --- a non-linear teacher --------------------------------------------------
 
 
@@ -340,9 +470,13 @@ def conv_batch(num: int = 32, seed: int = 3):
     return model, images, logits.argmax(1), logits
 
 
-def test_conv_teacher_reached_means_left_source():
+@pytest.mark.parametrize('rule', [
+    dict(step_size=10.),
+    dict(step='newton', overshoot=0.02),
+])
+def test_conv_teacher_reached_means_left_source(rule):
     model, images, labels, logits = conv_batch()
-    attack = BoundaryAttack(max_steps=20, step_size=10., max_ratio=1.0)
+    attack = BoundaryAttack(max_steps=20, max_ratio=1.0, **rule)
 
     samples = attack(model, images, labels, logits, logits)
 

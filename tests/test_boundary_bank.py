@@ -31,6 +31,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.datasets import BoundaryBankFile, LoadBoundaryBank
+from amkd_plugin.utils import UserValueError
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.models.algorithms import AMKDDistill
 from amkd_plugin.models.algorithms import amkd as amkd_module
@@ -289,6 +290,18 @@ def test_second_build_reuses_the_bank(tmp_path, teacher, preprocessor,
     assert os.listdir(tmp_path) == [osp.basename(path)]
 
 
+def test_a_damaged_bank_is_refused_not_reused(tmp_path, teacher, preprocessor,
+                                              dataset, logs):
+    path = build(tmp_path, teacher, preprocessor, dataset)
+    images = Path(path) / 'images.npy'
+    images.write_bytes(images.read_bytes()[:-100])
+    logs.clear()
+
+    with pytest.raises(UserValueError, match=r'is damaged: images\.npy'):
+        build(tmp_path, teacher, preprocessor, dataset)
+    assert logs == []
+
+
 @pytest.mark.parametrize('change', ['teacher', 'max_steps', 'top_k'])
 def test_changed_teacher_or_setting_builds_a_new_bank(
         change, tmp_path, teacher, preprocessor, dataset, logs):
@@ -519,15 +532,15 @@ def test_banked_inputs_are_the_preprocessed_bank_images(
         True)['inputs']
     for row, image in zip(rows, boundary.inputs):
         assert not torch.equal(image, clean[row])  # banked, moved images
-    # Targets, reached and steps are the banked ones of those rows.
+    # Targets and reached are the banked ones of those rows; no teacher
+    # pass was spent on them in this step.
     bank = banked_batch['bank']
     indices = [samples[i].sample_idx for i in rows]
     assert boundary.target.tolist() == [
         int(bank['targets'][i, 0]) for i in indices]
     assert boundary.reached.tolist() == [
         bool(bank['reached'][i, 0]) for i in indices]
-    assert boundary.steps.tolist() == [
-        int(bank['steps'][i, 0]) for i in indices]
+    assert boundary.steps.tolist() == [0, 0]
     labels = torch.cat([s.gt_label for s in samples])
     assert torch.equal(boundary.source, labels[boundary.index])
 
@@ -591,6 +604,94 @@ def test_banked_train_step_has_no_teacher_backward(algorithm, banked_batch,
     assert autograd_grad_calls
 
 
+# --- refining the loaded samples ------------------------------------------
+
+
+def linear_samples(margins: torch.Tensor):
+    """A frozen two-class linear teacher and BoundarySamples of class 0
+    toward 1 whose margins ``g = z_0 - z_1`` are ``margins``."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    model.requires_grad_(False)
+    w = model[1].weight[0] - model[1].weight[1]
+    x = torch.randn(len(margins), 12) * 0.1
+    g = x @ w + model[1].bias[0] - model[1].bias[1]
+    x = x + (margins - g)[:, None] * w / w.dot(w)
+    zeros = torch.zeros(len(margins), dtype=torch.long)
+    samples = boundary_bank_builder.BoundarySamples(
+        x.view(-1, 3, 2, 2), torch.arange(len(margins)), zeros, zeros + 1,
+        torch.zeros_like(zeros, dtype=torch.bool), zeros, zeros)
+    return model, samples
+
+
+def test_without_refine_the_loaded_samples_are_used_as_they_are():
+    model, samples = linear_samples(torch.tensor([0.5, 2.0]))
+    builder = BoundaryBankBuilder()
+    assert builder.refine(model, samples, (-10., 10.)) is samples
+
+
+@pytest.mark.parametrize('steps', [1, 2])
+def test_refine_continues_from_the_loaded_samples(steps):
+    """One first-order step on a linear teacher crosses from wherever the
+    sample is; one already past b takes no step."""
+    model, samples = linear_samples(torch.tensor([0.5, 2.0, -1.0]))
+    builder = BoundaryBankBuilder(
+        refine=dict(step='newton', max_steps=steps, overshoot=0.1))
+    calls = []
+
+    def teacher(images):
+        calls.append(len(images))
+        return model(images)
+
+    refined = builder.refine(teacher, samples, (-10., 10.))
+
+    assert refined.steps.tolist() == [1, 1, 0]
+    assert refined.reached.all()
+    assert torch.equal(refined.inputs[2], samples.inputs[2])
+    w = model[1].weight[0] - model[1].weight[1]
+    for row, g0 in ((0, 0.5), (1, 2.0)):
+        expected = (samples.inputs[row].flatten() -
+                    1.1 * (g0 + 1e-4) * w / w.dot(w))
+        torch.testing.assert_close(refined.inputs[row].flatten(), expected,
+                                   rtol=1e-4, atol=1e-5)
+    # Targets, rows and labels are the banked ones.
+    for field in ('index', 'source', 'target', 'labels'):
+        assert torch.equal(getattr(refined, field), getattr(samples, field))
+    assert calls == [3, 2]  # one step on all, then the check
+
+
+@pytest.mark.parametrize('steps', [1, 2])
+def test_refined_banked_step(steps, algorithm, banked_batch, selections,
+                             monkeypatch):
+    """In the training step the refining attack starts from the loaded
+    (augmented) banked samples, takes at most ``steps`` passes, and the
+    teacher gets no gradient."""
+    monkeypatch.setattr(
+        algorithm.bank_builder, 'refine_attack',
+        TASK_UTILS.build(
+            dict(type='BoundaryAttack', step='newton', max_steps=steps)))
+    starts = []
+    real = algorithm.bank_builder.refine_attack.attack
+
+    def spy(teacher, images, *args):
+        starts.append(images.clone())
+        return real(teacher, images, *args)
+
+    monkeypatch.setattr(algorithm.bank_builder.refine_attack, 'attack', spy)
+    optim_wrapper = OptimWrapper(torch.optim.SGD(algorithm.parameters(),
+                                                 lr=0.1))
+
+    algorithm.train_step(
+        dict(inputs=banked_batch['inputs'],
+             data_samples=banked_batch['data_samples']), optim_wrapper)
+
+    loaded = selections[-1]
+    assert loaded.num == 2 and torch.equal(starts[-1], loaded.inputs)
+    stats = algorithm.attack_stats
+    assert stats['attacked'] == 2 and 0 <= stats['steps'] <= steps
+    assert all(p.grad is None for p in algorithm.teacher.parameters())
+
+
 def test_banked_margin_stats(algorithm, banked_batch, selections):
     forward_loss(algorithm, banked_batch)
     boundary = selections[-1]
@@ -619,8 +720,7 @@ def test_banked_margin_stats(algorithm, banked_batch, selections):
     assert stats['margin_clean'] > 0
     assert stats['reached'] == pytest.approx(
         np.mean([samples[i].boundary_reached for i in rows.tolist()]))
-    assert stats['steps'] == pytest.approx(
-        np.mean([samples[i].boundary_steps for i in rows.tolist()]))
+    assert stats['steps'] == 0
 
 
 # --- the _bank configs -----------------------------------------------------
@@ -640,7 +740,7 @@ def test_every_amkd_config_has_a_bank_variant():
     plain = sorted(
         osp.relpath(path, REPO)
         for path in glob.glob(str(REPO / 'configs/amkd/*.py'))
-        if '_bank' not in path)
+        if '_bank' not in path and '_newton' not in path)
     assert plain
     assert {plain_sibling(c) for c in BANK_CONFIGS} == set(plain)
     for config in plain:
@@ -654,12 +754,15 @@ def test_bank_config(config):
     pipeline = cfg.train_dataloader.dataset.pipeline
     types = [t['type'].split('.')[-1] for t in pipeline]
     assert 'LoadBoundaryBank' in types
-    assert pipeline == cfg.bank_train_pipeline
+    cropped = '_bank_crop' in config
+    assert pipeline == (cfg.bank_crop_train_pipeline
+                        if cropped else cfg.bank_train_pipeline)
     assert {'boundary_img', 'boundary_correct'} <= set(
         pipeline[-1]['algorithm_keys'])
     builder = TASK_UTILS.build(cfg.model.bank)
     assert isinstance(builder, BoundaryBankBuilder)
     assert builder.top_k == (3 if config.endswith('_top3.py') else None)
+    assert (builder.refine_attack is None) == ('_refine' not in config)
     # Everything else is the online config's.
     plain = Config.fromfile(str(REPO / plain_sibling(config))).to_dict()
     banked = cfg.to_dict()

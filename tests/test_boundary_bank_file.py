@@ -17,10 +17,15 @@ from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from amkd_plugin.datasets import BoundaryBankFile, LoadBoundaryBank
+from amkd_plugin.utils import UserValueError
 
 CONFIG_DIR = Path(__file__).parents[1] / 'configs' / '_base_' / 'datasets'
 SCOPES = ('mmpretrain', 'mmrazor')
 SHAPE = (32, 32, 3)
+PIPELINES = ('bank_train_pipeline', 'bank_crop_train_pipeline')
+BANK_KEYS = [
+    'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached'
+]
 # Value added to the clean gradient image to make the banked image.
 OFFSET = 100
 
@@ -134,16 +139,32 @@ def test_uncommitted_bank_is_not_complete(tmp_path):
         bank.commit()
 
 
-def test_open_rejects_inconsistent_arrays(tmp_path):
+def truncate(file: Path, keep: float) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[:int(len(data) * keep)])
+
+
+@pytest.mark.parametrize('damage, what', [
+    (lambda p: truncate(p / 'images.npy', 0.5), r'images\.npy cannot be '
+     r'mapped'),
+    (lambda p: truncate(p / 'weights.npy', 0.01), r'weights\.npy cannot be '
+     r'mapped'),
+    (lambda p: truncate(p / 'meta.json', 0.5), r'meta\.json is not JSON'),
+    (lambda p: (p / 'steps.npy').unlink(), r'steps\.npy is missing'),
+    (lambda p: np.save(p / 'targets.npy', np.zeros((4, 3), np.int64)),
+     r'targets\.npy is int64\(4, 3\), expected int64\(4, 2\)'),
+    (lambda p: np.save(p / 'weights.npy', np.zeros((4, 2), np.float64)),
+     r'weights\.npy is float64\(4, 2\), expected float32\(4, 2\)'),
+])
+def test_open_names_a_damaged_bank(tmp_path, damage, what):
     path = tmp_path / 'bank'
     build_bank(path, np.zeros((4, 2) + SHAPE, np.uint8))
-    np.save(path / 'targets.npy', np.zeros((4, 3), np.int64))
-    with pytest.raises(ValueError, match=r'targets\.npy'):
+    damage(path)
+    with pytest.raises(UserValueError, match=what) as info:
         BoundaryBankFile.open(str(path))
-    np.save(path / 'targets.npy', np.zeros((4, 2), np.int64))
-    (path / 'steps.npy').unlink()
-    with pytest.raises(FileNotFoundError, match=r'steps\.npy'):
-        BoundaryBankFile.open(str(path))
+    message = str(info.value)
+    assert message.startswith(f'Boundary bank {path} is damaged: ')
+    assert 'tools/build_boundary_bank.py' in message and '\n' not in message
 
 
 def test_concurrent_commit_keeps_first_bank(tmp_path):
@@ -174,7 +195,6 @@ def test_sample_follows_weights(tmp_path):
                                                  == 0 else 9)
         assert draw['boundary_correct'] is True
         assert draw['boundary_reached'] is True
-        assert draw['boundary_steps'] == 3
     # numpy's global state (what LoadBoundaryBank uses) works as well.
     np.random.seed(0)
     global_targets = [bank.sample(0)['boundary_target'] for _ in range(2000)]
@@ -246,9 +266,12 @@ def bind_pipeline(transforms, bank_path: str) -> None:
     banks[0].bind(bank_path)
 
 
-def build_bank_pipeline(name: str, scope: str, bank_path: str) -> Compose:
+def build_bank_pipeline(name: str,
+                        scope: str,
+                        bank_path: str,
+                        key: str = 'bank_crop_train_pipeline') -> Compose:
     with DefaultScope.overwrite_default_scope(scope):
-        pipeline = Compose(load_cfg(name).bank_train_pipeline)
+        pipeline = Compose(load_cfg(name)[key])
     bind_pipeline(pipeline.transforms, bank_path)
     return pipeline
 
@@ -273,30 +296,67 @@ def run(pipeline: Compose,
     return clean, np.asarray(sample.boundary_img), sample
 
 
-def test_cifar10_config_inherits_bank_pipeline():
-    assert (load_cfg('cifar10').bank_train_pipeline == load_cfg(
-        'cifar100').bank_train_pipeline)
+@pytest.mark.parametrize('key', PIPELINES)
+def test_cifar10_config_inherits_bank_pipeline(key):
+    assert load_cfg('cifar10')[key] == load_cfg('cifar100')[key]
 
 
 @pytest.mark.parametrize('scope', SCOPES)
 @pytest.mark.parametrize('name', ['cifar100', 'digits', 'tiny_imagenet'])
-def test_bank_pipeline_builds(name, scope):
+def test_bank_crop_pipeline_builds(name, scope):
     cfg = load_cfg(name)
     with DefaultScope.overwrite_default_scope(scope):
-        pipeline = Compose(cfg.bank_train_pipeline)
+        pipeline = Compose(cfg.bank_crop_train_pipeline)
     names = [type(t).__name__ for t in pipeline.transforms]
     assert 'LoadBoundaryBank' in names
     assert names[-2:] == ['TransformBroadcaster', 'PackInputs']
     # The broadcaster wraps exactly the random transforms of train_pipeline.
-    wrapped = [dict(t) for t in cfg.bank_train_pipeline[-2].transforms]
+    wrapped = [dict(t) for t in cfg.bank_crop_train_pipeline[-2].transforms]
     loaders = [t for t in cfg.train_pipeline if 'Load' in t['type']]
     assert [dict(t) for t in cfg.train_pipeline] == (
         loaders + wrapped + [dict(type='mmpretrain.PackInputs')])
 
 
 @pytest.mark.parametrize('scope', SCOPES)
+@pytest.mark.parametrize('name', ['cifar100', 'digits', 'tiny_imagenet'])
+def test_bank_pipeline_is_train_pipeline_plus_bank(name, scope):
+    cfg = load_cfg(name)
+    with DefaultScope.overwrite_default_scope(scope):
+        Compose(cfg.bank_train_pipeline)
+    steps = [dict(t) for t in cfg.bank_train_pipeline]
+    assert steps.count(dict(type='mmpretrain.LoadBoundaryBank')) == 1
+    steps.remove(dict(type='mmpretrain.LoadBoundaryBank'))
+    assert steps[-1].pop('algorithm_keys') == BANK_KEYS
+    assert steps == [dict(t) for t in cfg.train_pipeline]
+
+
+@pytest.mark.parametrize('scope', SCOPES)
 @pytest.mark.parametrize('name', ['cifar100', 'digits'])
-def test_bank_pipeline_same_image_same_output(name, scope, tmp_path):
+def test_bank_pipeline_keeps_banked_image_as_is(name, scope, tmp_path):
+    rng = np.random.default_rng(1)
+    clean = rng.integers(1, 256, (3, ) + SHAPE, np.uint8)
+    banked = rng.integers(0, 256, (3, ) + SHAPE, np.uint8)
+    path = build_bank(tmp_path / 'bank', banked[:, None]).path
+    pipeline = build_bank_pipeline(name, scope, path, 'bank_train_pipeline')
+    with DefaultScope.overwrite_default_scope(scope):
+        plain = Compose(load_cfg(name).train_pipeline)
+    cropped = 0
+    for seed in range(20):
+        idx = seed % 3
+        clean_out, bank_out, sample = run(pipeline, clean[idx], seed, idx)
+        np.testing.assert_array_equal(bank_out, banked[idx])
+        # The clean image is augmented as by train_pipeline with the seed.
+        np.random.seed(seed)
+        expected = plain(dict(img=clean[idx].copy(), gt_label=1))['inputs']
+        np.testing.assert_array_equal(clean_out,
+                                      expected.permute(1, 2, 0).numpy())
+        cropped += bool((clean_out == 0).any())
+    assert cropped > 10
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+@pytest.mark.parametrize('name', ['cifar100', 'digits'])
+def test_bank_crop_pipeline_same_image_same_output(name, scope, tmp_path):
     rng = np.random.default_rng(1)
     clean = rng.integers(0, 256, (3, ) + SHAPE, np.uint8)
     path = build_bank(tmp_path / 'bank', clean[:, None]).path
@@ -320,7 +380,7 @@ def test_bank_pipeline_same_image_same_output(name, scope, tmp_path):
 @pytest.mark.parametrize('scope', SCOPES)
 @pytest.mark.parametrize('name, flips', [('cifar100', True),
                                          ('digits', False)])
-def test_bank_pipeline_shares_crop_and_flip(name, flips, scope, tmp_path):
+def test_bank_crop_pipeline_shares_crop_and_flip(name, flips, scope, tmp_path):
     clean = gradient_image()
     path = build_bank(tmp_path / 'bank', (clean + OFFSET)[None, None]).path
     pipeline = build_bank_pipeline(name, scope, path)
@@ -340,15 +400,16 @@ def test_bank_pipeline_shares_crop_and_flip(name, flips, scope, tmp_path):
     assert flipped == ({False, True} if flips else {False})
 
 
-# --- datasets with bank_train_pipeline ---------------------------------
+# --- datasets with the bank pipelines ----------------------------------
 
 
-def bank_dataset(name: str, scope: str, tmp_path: Path, **dataset_kwargs):
-    """A train dataset with bank_train_pipeline and a bank bound to it whose
+def bank_dataset(name: str, scope: str, tmp_path: Path, key: str,
+                 **dataset_kwargs):
+    """A train dataset with pipeline ``key`` and a bank bound to it whose
     K=2 images of each index are ``clean // 2 + 100`` and ``+ 101``."""
     cfg = load_cfg(name)
     dataset_cfg = cfg.train_dataloader.dataset
-    dataset_cfg.update(pipeline=cfg.bank_train_pipeline, **dataset_kwargs)
+    dataset_cfg.update(pipeline=cfg[key], **dataset_kwargs)
     with DefaultScope.overwrite_default_scope(scope):
         dataset = DATASETS.build(dataset_cfg)
     clean = np.stack(
@@ -360,8 +421,9 @@ def bank_dataset(name: str, scope: str, tmp_path: Path, **dataset_kwargs):
     return dataset, bank
 
 
-def check_packed(inputs, sample) -> None:
-    """The packed boundary fields and their relation to the clean input."""
+def check_packed(inputs, sample, clean: np.ndarray, key: str) -> None:
+    """The packed boundary fields and their relation to the clean image
+    (``clean``, as loaded) and to the augmented input."""
     clean_out = inputs.permute(1, 2, 0).numpy()
     bank_out = sample.boundary_img
     assert isinstance(bank_out, np.ndarray)
@@ -369,38 +431,47 @@ def check_packed(inputs, sample) -> None:
     assert sample.boundary_target in (0, 10)
     assert isinstance(sample.boundary_correct, bool)
     assert isinstance(sample.boundary_reached, bool)
-    assert sample.boundary_steps == 3
-    padding = bank_out == 0
     extra = sample.boundary_target // 10
+    if key == 'bank_train_pipeline':  # the banked image, as it is
+        np.testing.assert_array_equal(bank_out, clean // 2 + 100 + extra)
+        return
+    padding = bank_out == 0
     np.testing.assert_array_equal(clean_out[padding], 0)
     np.testing.assert_array_equal(bank_out[~padding],
                                   clean_out[~padding] // 2 + 100 + extra)
 
 
+@pytest.mark.parametrize('key', PIPELINES)
 @pytest.mark.parametrize('scope', SCOPES)
-def test_cifar_dataset_packs_boundary_fields(scope, make_cifar, tmp_path):
+def test_cifar_dataset_packs_boundary_fields(scope, key, make_cifar,
+                                             tmp_path):
     root = make_cifar('cifar100', num_per_class=1)
     dataset, bank = bank_dataset(
-        'cifar100', scope, tmp_path, data_root=str(root))
+        'cifar100', scope, tmp_path, key, data_root=str(root))
     assert bank.num == len(dataset) == 100
     for idx in (0, 57, 99):
         packed = dataset[idx]
         sample = packed['data_samples']
         assert sample.sample_idx == idx
-        check_packed(packed['inputs'], sample)
+        check_packed(packed['inputs'], sample,
+                     dataset.get_data_info(idx)['img'], key)
 
 
-def test_digits_dataset_packs_boundary_fields(tmp_path):
-    dataset, _ = bank_dataset('digits', 'mmrazor', tmp_path)
-    packed = dataset[len(dataset) - 1]
-    assert packed['data_samples'].sample_idx == len(dataset) - 1
-    check_packed(packed['inputs'], packed['data_samples'])
+@pytest.mark.parametrize('key', PIPELINES)
+def test_digits_dataset_packs_boundary_fields(key, tmp_path):
+    dataset, _ = bank_dataset('digits', 'mmrazor', tmp_path, key)
+    idx = len(dataset) - 1
+    packed = dataset[idx]
+    assert packed['data_samples'].sample_idx == idx
+    check_packed(packed['inputs'], packed['data_samples'],
+                 dataset.get_data_info(idx)['img'], key)
 
 
 def test_dataloader_workers_open_the_bank(make_cifar, tmp_path):
     root = make_cifar('cifar100', num_per_class=1)
+    key = 'bank_crop_train_pipeline'
     dataset, _ = bank_dataset(
-        'cifar100', 'mmrazor', tmp_path, data_root=str(root))
+        'cifar100', 'mmrazor', tmp_path, key, data_root=str(root))
     loader = dict(
         dataset=dataset,
         batch_size=8,
@@ -411,7 +482,8 @@ def test_dataloader_workers_open_the_bank(make_cifar, tmp_path):
         batch = next(iter(Runner.build_dataloader(loader, seed=0)))
     assert len(batch['data_samples']) == 8
     for inputs, sample in zip(batch['inputs'], batch['data_samples']):
-        check_packed(inputs, sample)
+        check_packed(inputs, sample,
+                     dataset.get_data_info(sample.sample_idx)['img'], key)
         # How an algorithm turns the packed HWC array into a CHW tensor.
         assert PackInputs.format_input(
             sample.boundary_img).shape == inputs.shape

@@ -20,6 +20,7 @@ import json
 import os.path as osp
 import subprocess
 import sys
+import time
 from typing import List
 
 TEACHER = 'configs/teachers/resnet20_digits.py'
@@ -45,23 +46,33 @@ def train_and_test(config: str,
     With ``reuse``, a finished training (its last checkpoint) and finished
     test metrics in ``work_dir`` are taken as they are, so an interrupted
     sweep picks up where it stopped. ``fidelity`` adds boundary fidelity to
-    the test (``tools/test.py --fidelity``).
+    the test (``tools/test.py --fidelity``). The training's wall time,
+    process start and bank build included, goes to ``train_time.json``.
 
     Returns:
-        dict: The test metrics and ``command``, the training command.
+        dict: The test metrics, ``command`` (the training command) and
+        ``train_seconds`` (None for a training this code did not time).
     """
     options = [f'train_cfg.max_epochs={epochs}', *extra]
     checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
     metrics = osp.join(work_dir, 'test_metrics.json')
+    timing = osp.join(work_dir, 'train_time.json')
     if not (reuse and osp.isfile(checkpoint)):
+        start = time.perf_counter()
         run(['tools/train.py', config, '--work-dir', work_dir,
              '--cfg-options', *options])
+        with open(timing, 'w') as f:
+            json.dump(dict(seconds=time.perf_counter() - start), f)
     if not (reuse and osp.isfile(metrics)):
         run(['tools/test.py', config, checkpoint, '--work-dir', work_dir,
              '--out', metrics, *(['--fidelity'] if fidelity else []),
              *(['--cfg-options', *extra] if extra else [])])
     with open(metrics) as f:
         result = json.load(f)
+    result['train_seconds'] = None
+    if osp.isfile(timing):
+        with open(timing) as f:
+            result['train_seconds'] = json.load(f)['seconds']
     result['command'] = ' '.join(['python tools/train.py', config,
                                   '--work-dir', work_dir, '--cfg-options',
                                   *options])

@@ -10,6 +10,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from amkd_plugin.utils import UserValueError
+
 # name -> (dtype, shape after the leading N) of every array of a bank.
 # ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape.
 ARRAY_SPECS = {
@@ -24,6 +26,15 @@ META_FILE = 'meta.json'
 FORMAT_VERSION = 1
 
 Rng = Union[np.random.Generator, np.random.RandomState]
+
+
+def damaged(path: str, what: str) -> UserValueError:
+    """The error for a committed bank whose files contradict its meta.json,
+    with what the user can do about it."""
+    return UserValueError(
+        f'Boundary bank {path} is damaged: {what}. Delete the folder and '
+        'train again, which rebuilds it, or rebuild it ahead with `python '
+        'tools/build_boundary_bank.py CONFIG` and the training\'s options.')
 
 
 class BoundaryBankFile:
@@ -283,20 +294,28 @@ class BoundaryBankFile:
     def _load_arrays(cls, path: str, full_meta: dict,
                      mmap_mode: str) -> Dict[str, np.ndarray]:
         """Memory-map every array and check it against ``full_meta``."""
-        shapes = cls._shapes(full_meta['num'], full_meta['num_targets'],
-                             full_meta['image_shape'])
+        try:
+            shapes = cls._shapes(full_meta['num'], full_meta['num_targets'],
+                                 full_meta['image_shape'])
+        except (KeyError, TypeError) as error:
+            raise damaged(path, f'its metadata lacks {error}')
         arrays = {}
         for name, (dtype, _) in ARRAY_SPECS.items():
             file = osp.join(path, f'{name}.npy')
             if not osp.isfile(file):
-                raise FileNotFoundError(
-                    f'Boundary bank {path} lacks {name}.npy; build it again.')
-            array = np.load(file, mmap_mode=mmap_mode)
+                raise damaged(path, f'{name}.npy is missing')
+            try:
+                # A truncated file fails here, when it is mapped, rather
+                # than when a dataloader worker reaches the lost rows.
+                array = np.load(file, mmap_mode=mmap_mode)
+            except (ValueError, OSError, EOFError) as error:
+                raise damaged(
+                    path, f'{name}.npy cannot be mapped ({error}); '
+                    'truncated?')
             if array.shape != shapes[name] or array.dtype != dtype:
-                raise ValueError(
-                    f'Boundary bank {path}: {name}.npy is '
-                    f'{array.dtype}{array.shape}, expected '
-                    f'{np.dtype(dtype)}{shapes[name]}; build it again.')
+                raise damaged(
+                    path, f'{name}.npy is {array.dtype}{array.shape}, '
+                    f'expected {np.dtype(dtype)}{shapes[name]}')
             arrays[name] = array
         return arrays
 
@@ -312,9 +331,10 @@ class BoundaryBankFile:
 
         Raises:
             FileNotFoundError: If ``path`` has no ``meta.json`` (missing or
-                half-written bank) or lacks an array.
-            ValueError: If an array's shape or dtype disagrees with
-                ``meta.json``.
+                half-written bank).
+            UserValueError: If an array is missing, cannot be mapped
+                (truncated) or disagrees with ``meta.json`` in shape or
+                dtype, or ``meta.json`` itself is unreadable.
         """
         if not cls.exists(path):
             state = ('is half-written (no meta.json)'
@@ -323,13 +343,16 @@ class BoundaryBankFile:
                 f'Boundary bank {path} {state}. Build it with '
                 f'tools/build_boundary_bank.py or the algorithm\'s bank '
                 f'switch.')
-        with open(osp.join(path, META_FILE)) as f:
-            full_meta = json.load(f)
+        try:
+            with open(osp.join(path, META_FILE)) as f:
+                full_meta = json.load(f)
+        except ValueError as error:
+            raise damaged(path, f'{META_FILE} is not JSON ({error})')
         if full_meta.get('format_version') != FORMAT_VERSION:
-            raise ValueError(
-                f'Boundary bank {path} has format version '
-                f'{full_meta.get("format_version")}, this code reads '
-                f'{FORMAT_VERSION}; build it again.')
+            raise damaged(
+                path, f'it has format version '
+                f'{full_meta.get("format_version")} and this code reads '
+                f'{FORMAT_VERSION}')
         arrays = cls._load_arrays(path, full_meta, mmap_mode='r')
         return cls(path, arrays, full_meta, writable=False)
 
@@ -371,8 +394,7 @@ class BoundaryBankFile:
         Returns:
             dict: ``boundary_img`` (``(H, W, C)`` uint8, a writable
             contiguous copy), ``boundary_target`` (int),
-            ``boundary_correct``, ``boundary_reached`` (bool) and
-            ``boundary_steps`` (int).
+            ``boundary_correct`` and ``boundary_reached`` (bool).
         """
         if not 0 <= index < self.num:
             raise IndexError(
@@ -396,5 +418,4 @@ class BoundaryBankFile:
             boundary_img=np.array(self._arrays['images'][index, j]),
             boundary_target=int(self._arrays['targets'][index, j]),
             boundary_correct=bool(self._arrays['correct'][index]),
-            boundary_reached=bool(self._arrays['reached'][index, j]),
-            boundary_steps=int(self._arrays['steps'][index, j]))
+            boundary_reached=bool(self._arrays['reached'][index, j]))

@@ -1,28 +1,37 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Train KD, BSS and AMKD students over several seeds; tabulate the results.
 
-For one teacher-student pair (configs ``configs/{kd,bss,amkd}/<pair>.py``
-and the ``_bank`` variants), trains every (method, seed) into
-``<work-dir>/<method>_s<seed>`` unless its last checkpoint is there, tests it
-with ``tools/test.py --fidelity`` unless its metrics are there, and prints
-one Markdown table: mean and spread over seeds of top-1, boundary agreement
-at t = 0.5, 1, 1.5 and their mean, KL(teacher || student) at the boundary,
-the teacher margin on the boundary samples used in training (relative to
-their clean margin), followed by the commands. Every number comes from the
-work dirs; nothing is typed by hand. Training cost is measured separately,
-side by side, by tools/analysis/benchmark_bank.py.
+For one teacher-student pair (configs ``configs/{kd,bss,amkd}/<pair>*.py``),
+trains every (method, seed) into ``<work-dir>/<method>_s<seed>`` unless its
+last checkpoint is there, tests it with ``tools/test.py --fidelity`` unless
+its metrics are there, and prints one Markdown table: mean and spread over
+seeds of top-1, boundary agreement at t = 0.5, 1, 1.5 and their mean,
+KL(teacher || student) at the boundary, the teacher margin on the boundary
+samples used in training (relative to their clean margin), the teacher
+passes spent per boundary sample in training, and the whole run's wall
+time (bank build included) relative to KD's; then the commands. Every
+number comes from the work dirs; nothing is typed by hand.
+
+``--jobs`` trainings run at once, each with ``--threads`` torch threads;
+the time ratios compare runs made under the same load, so run every
+method of a table in one call (a reused run keeps the time it was
+measured with).
 
 Example (the digits table of docs/results.md):
     python tools/analysis/compare_methods.py --pair resnet20_resnet8_digits \
         --teacher-ckpt work_dirs/demo/teacher/epoch_20.pth \
-        --work-dir work_dirs/compare_digits --seeds 0 1 2
+        --work-dir work_dirs/compare_digits --seeds 0 1 2 3 4 --jobs 2
 """
 import argparse
 import glob
+import itertools
 import json
+import os
 import os.path as osp
+import platform
 import statistics
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -32,10 +41,21 @@ from demo import train_and_test  # noqa: E402  (tools/demo.py)
 METHODS = {
     'kd': ('KD', 'configs/kd/{pair}.py'),
     'bss': ('BSS (AMKD, triplet weight 0)', 'configs/bss/{pair}.py'),
-    'amkd': ('AMKD, online attack', 'configs/amkd/{pair}.py'),
-    'amkd_bank': ('AMKD, boundary bank', 'configs/amkd/{pair}_bank.py'),
-    'amkd_bank_top3': ('AMKD, bank of top-3 targets',
+    'amkd': ('AMKD, online attack, BSS step', 'configs/amkd/{pair}.py'),
+    'amkd_newton': ('AMKD, online attack, first-order step',
+                    'configs/amkd/{pair}_newton.py'),
+    'amkd_bank': ('AMKD, bank (BSS step), boundary samples un-augmented',
+                  'configs/amkd/{pair}_bank.py'),
+    'amkd_bank_newton': ('AMKD, bank (first-order step), un-augmented',
+                         'configs/amkd/{pair}_bank_newton.py'),
+    'amkd_bank_top3': ('AMKD, bank of top-3 targets, un-augmented',
                        'configs/amkd/{pair}_bank_top3.py'),
+    'amkd_bank_crop': ('AMKD, bank, boundary samples cropped with the batch',
+                       'configs/amkd/{pair}_bank_crop.py'),
+    'amkd_bank_crop_refine1': ('AMKD, bank, cropped, 1 first-order step',
+                               'configs/amkd/{pair}_bank_crop_refine1.py'),
+    'amkd_bank_crop_refine2': ('AMKD, bank, cropped, <= 2 first-order steps',
+                               'configs/amkd/{pair}_bank_crop_refine2.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
@@ -45,6 +65,8 @@ COLUMNS = {
     'fidelity/agree_mean': 'agree mean (%)',
     'fidelity/kl_t1.0': 'KL t=1',
     'margin_ratio': 'train margin ratio',
+    'passes': 'teacher passes per boundary sample',
+    'cost': 'train time vs KD',
 }
 
 # Published CIFAR-100 top-1 (%) of the KD benchmark, never measured here:
@@ -85,15 +107,26 @@ def references_table() -> List[str]:
     return lines
 
 
-def margin_ratio(work_dir: str) -> Optional[float]:
-    """Mean over epochs of the logged boundary/clean teacher margin."""
-    ratios = []
+def epoch_mean(work_dir: str, key: str) -> Optional[float]:
+    """Mean over epochs of a scalar the boundary hook logs per epoch."""
+    values = []
     for path in sorted(glob.glob(osp.join(work_dir, '*/vis_data/scalars.json'))):
         with open(path) as f:
-            ratios += [json.loads(line).get('boundary_margin_ratio')
-                       for line in f]
-    ratios = [r for r in ratios if r is not None]
-    return statistics.mean(ratios) if ratios else None
+            values += [json.loads(line).get(key) for line in f]
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values else None
+
+
+def machine() -> str:
+    """The CPU model, for the table's header (timings depend on it)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def bank_report(work_dir: str) -> Optional[str]:
@@ -115,6 +148,55 @@ def summary(values: List[Optional[float]]) -> str:
     return f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'
 
 
+def run_all(args: argparse.Namespace) -> dict:
+    """Train and test every (method, seed); their metrics by that key.
+
+    Seeds run in the outer loop, so that the first finished seeds have
+    every method, trained under the same load.
+    """
+    os.environ['OMP_NUM_THREADS'] = str(args.threads)
+
+    def one(method_and_seed) -> dict:
+        method, seed = method_and_seed
+        work_dir = osp.join(args.work_dir, f'{method}_s{seed}')
+        options = [f'model.teacher_ckpt={args.teacher_ckpt}',
+                   f'randomness.seed={seed}', f'model.attack.seed={seed}',
+                   *args.cfg_options]
+        metrics = train_and_test(
+            METHODS[method][1].format(pair=args.pair), work_dir, args.epochs,
+            options, reuse=True, fidelity=True)
+        metrics['margin_ratio'] = epoch_mean(work_dir, 'boundary_margin_ratio')
+        metrics['passes'] = epoch_mean(work_dir, 'boundary_passes')
+        metrics['bank_report'] = bank_report(work_dir)
+        metrics['work_dir'] = work_dir
+        return metrics
+
+    runs = [(m, s) for s, m in itertools.product(args.seeds, args.methods)]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        return dict(zip(runs, pool.map(one, runs)))
+
+
+def write(text: str, path: str, section: Optional[str]) -> None:
+    """Write ``text`` to ``path``, or replace its ``section`` there.
+
+    A section sits between ``<!-- section NAME -->`` and
+    ``<!-- end NAME -->`` lines; a new one is appended.
+    """
+    if section is None:
+        with open(path, 'w') as f:
+            f.write(text + '\n')
+        return
+    begin, end = f'<!-- section {section} -->', f'<!-- end {section} -->'
+    old = open(path).read() if osp.isfile(path) else ''
+    block = f'{begin}\n{text}\n{end}'
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+    else:
+        new = (old.rstrip('\n') + '\n\n' if old else '') + block + '\n'
+    with open(path, 'w') as f:
+        f.write(new)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--pair', default='resnet20_resnet8_digits')
@@ -124,37 +206,45 @@ def main() -> None:
                         choices=list(METHODS))
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--epochs', type=int, default=20)
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trainings at once')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads of each training')
+    parser.add_argument('--cfg-options', nargs='*', default=[],
+                        help='more options for every run, key=value')
     parser.add_argument('--out', help='also write the table to this file')
+    parser.add_argument('--section', help='replace only this section of '
+                        '--out (see write())')
+    parser.add_argument('--references', action='store_true',
+                        help='append the published CIFAR-100 references')
     args = parser.parse_args()
 
+    results = run_all(args)
+    kd_seconds = {seed: results[('kd', seed)]['train_seconds']
+                  for seed in args.seeds if ('kd', seed) in results}
     rows, commands, reports = [], [], []
     for method in args.methods:
-        label, config = METHODS[method]
-        config = config.format(pair=args.pair)
-        results = []
-        for seed in args.seeds:
-            work_dir = osp.join(args.work_dir, f'{method}_s{seed}')
-            options = [f'model.teacher_ckpt={args.teacher_ckpt}',
-                       f'randomness.seed={seed}', f'model.attack.seed={seed}']
-            metrics = train_and_test(config, work_dir, args.epochs,
-                                     options, reuse=True, fidelity=True)
-            metrics['margin_ratio'] = margin_ratio(work_dir)
-            results.append(metrics)
+        per_seed = [results[(method, seed)] for seed in args.seeds]
+        for seed, metrics in zip(args.seeds, per_seed):
             commands.append(metrics['command'])
-            report = bank_report(work_dir)
-            if report:
-                reports.append(f'- `{work_dir}`: {report}')
-        rows.append([label] + [
-            summary([r.get(key) for r in results]) for key in COLUMNS
+            if metrics['bank_report']:
+                reports.append(
+                    f'- `{metrics["work_dir"]}`: {metrics["bank_report"]}')
+            kd = kd_seconds.get(seed)
+            metrics['cost'] = (metrics['train_seconds'] / kd
+                               if kd and metrics['train_seconds'] else None)
+        rows.append([METHODS[method][0]] + [
+            summary([r.get(key) for r in per_seed]) for key in COLUMNS
         ])
 
     lines = [
-        '# Results', '',
         'Written by `python ' + ' '.join(sys.argv) + '` from the work dirs '
         '(docs/method.md explains the columns).', '',
         f'Pair `{args.pair}`, {args.epochs} epochs, seeds {args.seeds}; '
         'mean ± std over seeds. Test: `tools/test.py CONFIG CKPT '
-        '--fidelity` (docs/method.md#boundary-fidelity).', '',
+        '--fidelity` (docs/method.md#boundary-fidelity). Trained '
+        f'{args.jobs} at a time with {args.threads} torch thread(s) each on '
+        f'{machine()} ({os.cpu_count()} logical CPUs).', '',
         '| method | ' + ' | '.join(COLUMNS.values()) + ' |',
         '|---' * (len(COLUMNS) + 1) + '|'
     ]
@@ -163,19 +253,23 @@ def main() -> None:
         '', 'Train margin ratio: the teacher\'s margin z_b - z_k on the '
         'boundary samples used in training over that on their clean images, '
         'mean over the epochs with boundary samples (0 at the boundary, 1 '
-        'for an unmoved image; logged by AdversarialBoundaryHook).'
+        'for an unmoved image; logged by AdversarialBoundaryHook). Teacher '
+        'passes: attack steps (teacher forward and input-gradient passes) '
+        'per boundary sample in training, mean over those epochs. Train '
+        'time vs KD: the training command\'s wall time (bank build '
+        'included) over that of KD with the same seed.'
     ]
     if reports:
-        lines += ['', 'Bank builds, as logged:', '', *reports]
+        lines += ['', 'Bank builds, as logged:', '', *sorted(set(reports))]
     lines += ['', 'Commands (each followed by `tools/test.py CONFIG '
               'WORK_DIR/epoch_N.pth --fidelity` with the same options):', '']
     lines += [f'    {command}' for command in commands]
-    lines += ['', *references_table()]
+    if args.references:
+        lines += ['', *references_table()]
     table = '\n'.join(lines)
     print(table)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(table + '\n')
+        write(table, args.out, args.section)
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ from typing import Optional
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
+from amkd_plugin.utils import UserValueError
 from ..boundary_bank_file import BoundaryBankFile
 
 
@@ -39,7 +40,6 @@ class LoadBoundaryBank(BaseTransform):
     - boundary_target (int)
     - boundary_correct (bool)
     - boundary_reached (bool)
-    - boundary_steps (int)
 
     Args:
         bank_path (str, optional): The boundary bank directory. Usually
@@ -87,7 +87,7 @@ class LoadBoundaryBank(BaseTransform):
         bank = self.bank
         img_shape = tuple(results['img'].shape)
         if img_shape != bank.image_shape:
-            raise ValueError(
+            raise UserValueError(
                 f'The image of sample {results["sample_idx"]} has shape '
                 f'{img_shape} but boundary bank {bank.path} stores '
                 f'{bank.image_shape}: the bank was built with another '

@@ -11,7 +11,7 @@ from mmengine.registry import DATASETS
 from mmrazor.registry import HOOKS
 
 from amkd_plugin.datasets import LoadBoundaryBank
-from amkd_plugin.utils import UserInputError
+from amkd_plugin.utils import UserInputError, UserValueError
 
 CHECKPOINT_KEY = 'adversarial_boundary'
 
@@ -37,7 +37,9 @@ class AdversarialBoundaryHook(Hook):
     ``z_b - z_k`` on clean images and on their boundary samples). After
     each epoch it logs the epoch's boundary margin relative to the clean
     one (``boundary_margin_ratio``): near 0 for samples at the boundary,
-    negative past it. It saves the attack's random state in checkpoints, so
+    negative past it; and the teacher passes (attack steps) spent per
+    boundary sample in training (``boundary_passes``: 0 for a bank used
+    as loaded). It saves the attack's random state in checkpoints, so
     a resumed run draws the same targets.
 
     When the algorithm has a boundary bank builder, the hook builds (or
@@ -65,17 +67,17 @@ class AdversarialBoundaryHook(Hook):
                  warmup: float = 0.,
                  scale: float = 1.) -> None:
         if schedule not in ('linear', 'cosine', 'constant'):
-            raise ValueError("schedule must be 'linear', 'cosine' or "
+            raise UserValueError("schedule must be 'linear', 'cosine' or "
                              f"'constant', got {schedule!r}.")
         if not 0 < end or not 0 <= warmup < 1 or scale < 0:
-            raise ValueError(
+            raise UserValueError(
                 f'Need end > 0, 0 <= warmup < 1 and scale >= 0, got '
                 f'end={end}, warmup={warmup}, scale={scale}.')
         self.schedule = schedule
         self.end = end
         self.warmup = warmup
         self.scale = scale
-        self._margins = [0., 0.]
+        self._sums = dict(attacked=0., clean=0., boundary=0., passes=0.)
 
     def weight(self, progress: float) -> float:
         """The boundary weight at training progress ``progress`` in [0, 1]."""
@@ -115,19 +117,24 @@ class AdversarialBoundaryHook(Hook):
         for name, value in stats.items():
             hub.update_scalar(f'train/boundary_{name}', value)
         attacked = stats.get('attacked', 0.)
-        self._margins[0] += attacked * stats.get('margin_clean', 0.)
-        self._margins[1] += attacked * stats.get('margin', 0.)
+        for key, stat in (('clean', 'margin_clean'), ('boundary', 'margin'),
+                          ('passes', 'steps')):
+            self._sums[key] += attacked * stats.get(stat, 0.)
+        self._sums['attacked'] += attacked
 
     def after_train_epoch(self, runner) -> None:
-        clean, boundary = self._margins
-        self._margins = [0., 0.]
-        if clean > 0:
-            ratio = boundary / clean
+        sums = self._sums
+        self._sums = dict.fromkeys(sums, 0.)
+        if sums['attacked'] > 0 and sums['clean'] > 0:
+            ratio = sums['boundary'] / sums['clean']
+            passes = sums['passes'] / sums['attacked']
             runner.logger.info(
                 f'Epoch {runner.epoch + 1}: teacher margin z_b - z_k on the '
-                f'boundary samples is {ratio:.3f} x the clean margin.')
+                f'boundary samples is {ratio:.3f} x the clean margin; '
+                f'{passes:.2f} teacher passes per boundary sample.')
             runner.visualizer.add_scalars(
-                dict(boundary_margin_ratio=ratio), step=runner.epoch + 1)
+                dict(boundary_margin_ratio=ratio, boundary_passes=passes),
+                step=runner.epoch + 1)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = dict(

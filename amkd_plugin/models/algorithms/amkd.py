@@ -10,6 +10,7 @@ from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
+from amkd_plugin.utils import UserValueError
 from ..task_modules import BoundarySamples, banked_samples, pixel_bounds
 from .model_loading import (check_class_counts, load_teacher_checkpoint,
                             resolve_model_config)
@@ -26,7 +27,8 @@ class AMKDDistill(SingleTeacherDistill):
     2. :class:`BoundaryAttack` moves the images both models get right
        toward the teacher's boundary with a sampled class k (outside the
        recorders, gradients w.r.t. the images only); with a boundary bank,
-       the same selection takes their banked boundary images instead;
+       the same selection takes their banked boundary images instead (and
+       the bank's ``refine`` attack, if any, moves them again);
     3. boundary pass: teacher (no grad) and student on the boundary
        samples, recorded at ``record_idx=1``;
     4. the distiller computes every configured loss; boundary losses are
@@ -69,7 +71,7 @@ class AMKDDistill(SingleTeacherDistill):
                  bank: Optional[Dict] = None,
                  **kwargs) -> None:
         if kwargs.get('teacher_trainable'):
-            raise ValueError('AMKD attacks a frozen teacher: its boundary '
+            raise UserValueError('AMKD attacks a frozen teacher: its boundary '
                              'must not move. Set teacher_trainable=False.')
         super().__init__(
             architecture=resolve_model_config(architecture),
@@ -117,14 +119,16 @@ class AMKDDistill(SingleTeacherDistill):
         student_logits = self._logits['student'].get_record_data()
 
         boundary = BoundarySamples.empty(batch_inputs, labels)
+        bounds = pixel_bounds(self.data_preprocessor)
         if self.boundary_weight > 0 and self.bank_builder is not None:
-            boundary = banked_samples(self.attack, batch_inputs, data_samples,
-                                      labels, teacher_logits, student_logits,
-                                      self._preprocess)
+            boundary = self.bank_builder.refine(
+                self._teacher_logits,
+                banked_samples(self.attack, batch_inputs, data_samples,
+                               labels, teacher_logits, student_logits,
+                               self._preprocess), bounds)
         elif self.boundary_weight > 0:
             boundary = self.attack(self._teacher_logits, batch_inputs, labels,
-                                   teacher_logits, student_logits,
-                                   pixel_bounds(self.data_preprocessor))
+                                   teacher_logits, student_logits, bounds)
         boundary_logits = teacher_logits[:0]
         if boundary.num > 0:
             with self.distiller.recording(from_student=False,

@@ -7,6 +7,8 @@ import torch
 from mmrazor.registry import TASK_UTILS
 from torch import Tensor, nn
 
+from amkd_plugin.utils import UserValueError
+
 Bound = Union[float, Tensor]
 
 
@@ -23,7 +25,9 @@ class BoundarySamples:
         source (Tensor): Base class b (the true label), shape (M,).
         target (Tensor): Target class k, shape (M,).
         reached (Tensor): Whether the teacher's prediction left b, (M,).
-        steps (Tensor): Attack steps each sample took, shape (M,).
+        steps (Tensor): Attack steps (teacher forward and input-gradient
+            passes) spent on each sample in this training step: 0 for a
+            banked sample used as loaded. Shape (M,).
         labels (Tensor): Labels of the whole clean batch, shape (N,).
     """
     inputs: Tensor
@@ -59,15 +63,26 @@ class BoundaryAttack:
        there the student has most to learn about the boundary.
     2. Target class ``k``: drawn from the teacher's softmax restricted to
        the classes ``c != y`` (likely runner-up classes most often).
-    3. Attack with base class ``b = y`` and ``g(x) = z_b(x) - z_k(x)``::
+    3. Attack with base class ``b = y`` and ``g(x) = z_b(x) - z_k(x)``,
+       each step along the unit gradient ``u = grad_x g / ||grad_x g||_2``::
 
-           x <- x - step_size * (g + 1e-4) * grad_x g / ||grad_x g||_2
+           x <- x - length * u
+           length = step_size * (g + 1e-4)                   step='bss'
+           length = (1 + overshoot) * (g + 1e-4) / ||grad_x g||_2
+                                                             step='newton'
 
-       for at most ``max_steps`` steps. The step shrinks as ``g`` -> 0, so
-       samples settle next to the boundary. A sample stops as soon as the
-       teacher's prediction leaves ``b``; only samples still moving are fed
-       to the teacher, so late steps cost little. Images are clamped to
-       the valid (normalised) pixel range.
+       for at most ``max_steps`` steps, ``length`` capped at
+       ``max_step_rms * sqrt(D)`` for images of ``D`` values. BSS's step
+       shrinks with ``g`` but ignores how steep ``g`` is: each step removes
+       about a fixed fraction of the margin, so samples settle next to the
+       boundary over many steps.
+       The first-order (Newton, DeepFool-style) step goes to where the
+       linearised ``g`` is zero, plus ``overshoot`` of that distance: on a
+       linear teacher it crosses in one step, on a ReLU network in about
+       one to three. A sample stops as soon as the teacher's prediction
+       leaves ``b``; only samples still moving are fed to the teacher, so
+       late steps cost little. Images are clamped to the valid
+       (normalised) pixel range.
 
     Gradients are taken with respect to the images only: the teacher needs
     ``requires_grad=False`` parameters (a frozen teacher) and receives no
@@ -75,9 +90,20 @@ class BoundaryAttack:
 
     Args:
         max_steps (int): Attack steps N. Defaults to 10 (BSS).
-        step_size (float): eta. Defaults to 0.3 (BSS).
+        step_size (float): eta of the ``'bss'`` step. Defaults to 0.3 (BSS).
         max_ratio (float): At most this fraction of the batch is attacked.
             Defaults to 0.25 (BSS: a quarter of the batch).
+        step (str): The update rule, ``'bss'`` or ``'newton'``. Defaults to
+            ``'bss'``.
+        overshoot (float): How far past the linearised boundary a
+            ``'newton'`` step goes, as a fraction of the distance to it.
+            Defaults to 0.02.
+        max_step_rms (float, optional): Cap on one step's root mean square
+            change per image value, in the data preprocessor's normalised
+            units (about standard deviations of a pixel), so that a nearly
+            flat ``g`` cannot throw a sample far out of the image; per
+            value, so the same cap fits any image size. Defaults to None
+            (no cap).
         seed (int): Seed of the target-class sampler. Defaults to 0.
     """
 
@@ -85,18 +111,39 @@ class BoundaryAttack:
                  max_steps: int = 10,
                  step_size: float = 0.3,
                  max_ratio: float = 0.25,
+                 step: str = 'bss',
+                 overshoot: float = 0.02,
+                 max_step_rms: Optional[float] = None,
                  seed: int = 0) -> None:
         if max_steps < 1 or step_size <= 0 or not 0 < max_ratio <= 1:
-            raise ValueError(
+            raise UserValueError(
                 'BoundaryAttack needs max_steps >= 1, step_size > 0 and '
                 f'0 < max_ratio <= 1; got max_steps={max_steps}, '
                 f'step_size={step_size}, max_ratio={max_ratio}.')
+        if step not in ('bss', 'newton'):
+            raise UserValueError(
+                f"BoundaryAttack step must be 'bss' or 'newton', got "
+                f'{step!r}.')
+        if overshoot < 0 or (max_step_rms is not None and max_step_rms <= 0):
+            raise UserValueError(
+                'BoundaryAttack needs overshoot >= 0 and max_step_rms None '
+                f'or > 0; got overshoot={overshoot}, '
+                f'max_step_rms={max_step_rms}.')
         self.max_steps = max_steps
         self.step_size = step_size
         self.max_ratio = max_ratio
+        self.step = step
+        self.overshoot = overshoot
+        self.max_step_rms = max_step_rms
         self.seed = seed
         self._generator: Optional[torch.Generator] = None
         self._pending_state: Optional[Tensor] = None
+
+    def settings(self) -> dict:
+        """What shapes the boundary samples, besides images and targets."""
+        return dict(max_steps=self.max_steps, step_size=self.step_size,
+                    step=self.step, overshoot=self.overshoot,
+                    max_step_rms=self.max_step_rms, seed=self.seed)
 
     def generator(self, device: torch.device) -> torch.Generator:
         """The target sampler's generator, created on first use."""
@@ -199,13 +246,30 @@ class BoundaryAttack:
                 grad, = torch.autograd.grad(g.sum(), x)
             grad = grad[moving].float()
             norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-            scale = self.step_size * (g.detach() + 1e-4) / norm
-            moved = x.detach()[moving] - scale.view(-1, *[1] *
-                                                     (grad.dim() - 1)) * grad
+            length = self.step_length(g.detach(), norm, grad[0].numel())
+            scale = (length / norm).view(-1, *[1] * (grad.dim() - 1))
+            moved = x.detach()[moving] - scale * grad
             adv[active] = torch.max(torch.min(moved, upper),
                                     lower).to(adv.dtype)
             steps[active] += 1
         return adv, reached, steps
+
+    def step_length(self, g: Tensor, grad_norm: Tensor,
+                    num_values: int) -> Tensor:
+        """L2 length of the next step of samples with margin ``g``.
+
+        Args:
+            g (Tensor): Margins ``z_b - z_k``, shape (M,).
+            grad_norm (Tensor): ``||grad_x g||_2``, shape (M,).
+            num_values (int): Values per image, D (for the cap).
+        """
+        if self.step == 'newton':
+            length = (1 + self.overshoot) * (g + 1e-4) / grad_norm
+        else:
+            length = self.step_size * (g + 1e-4)
+        if self.max_step_rms is not None:
+            length = length.clamp(max=self.max_step_rms * num_values**0.5)
+        return length
 
     def __call__(self,
                  teacher: Callable[[Tensor], Tensor],

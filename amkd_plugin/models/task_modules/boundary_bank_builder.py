@@ -1,4 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,8 +19,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from amkd_plugin.datasets import BoundaryBankFile
-from amkd_plugin.utils import build_in_mmrazor, eval_mode
-from .boundary_attack import BoundaryAttack, BoundarySamples, pixel_bounds
+from amkd_plugin.utils import UserValueError, build_in_mmrazor, eval_mode
+from .boundary_attack import (Bound, BoundaryAttack, BoundarySamples,
+                              pixel_bounds)
 
 
 @TASK_UTILS.register_module()
@@ -43,6 +45,14 @@ class BoundaryBankBuilder:
     - whether the attack reached the boundary, judged on the rounded image,
       and how many steps it took.
 
+    How training uses the bank is the train pipeline's choice (see the
+    dataset configs): ``bank_train_pipeline`` gives the student the banked
+    image exactly as the attack left it, next to the augmented clean
+    image; ``bank_crop_train_pipeline`` gives it the clean image's random
+    crop (and flip), which moves it off the teacher's boundary. ``refine``
+    then attacks each banked sample again, from where the augmentation
+    left it, with a few cheap steps (:meth:`refine`).
+
     The bank lives at ``<root>/<key>`` where the key hashes the teacher's
     weights, the dataset and these settings: a second run reuses it, a
     changed teacher or setting builds a new one, and the log says which.
@@ -51,11 +61,15 @@ class BoundaryBankBuilder:
     ranks are done, and nobody returns before that.
 
     Args:
-        attack (dict): ``BoundaryAttack`` config (``max_steps``,
-            ``step_size`` and ``seed`` are used). Defaults to the training
-            attack's defaults.
+        attack (dict): ``BoundaryAttack`` config of the build (its update
+            rule, steps and seed; not ``max_ratio``). Defaults to
+            ``BoundaryAttack``'s defaults.
         top_k (int, optional): Bank the K runner-up classes instead of one
             sampled class. Defaults to None.
+        refine (dict, optional): ``BoundaryAttack`` config of the attack
+            that continues from each banked sample in training, e.g.
+            ``dict(step='newton', max_steps=1)``. Defaults to None (the
+            banked samples are used as loaded).
         batch_size (int): Images attacked at once. Defaults to 256.
         num_workers (int): Dataloader workers while building. Defaults to 0.
     """
@@ -63,23 +77,38 @@ class BoundaryBankBuilder:
     def __init__(self,
                  attack: Dict = dict(type='BoundaryAttack'),
                  top_k: Optional[int] = None,
+                 refine: Optional[Dict] = None,
                  batch_size: int = 256,
                  num_workers: int = 0) -> None:
         if top_k is not None and top_k < 1:
-            raise ValueError(f'top_k must be None or >= 1, got {top_k}.')
+            raise UserValueError(f'top_k must be None or >= 1, got {top_k}.')
         self.attack: BoundaryAttack = build_in_mmrazor(TASK_UTILS, attack)
         self.top_k = top_k
+        self.refine_attack: Optional[BoundaryAttack] = (
+            build_in_mmrazor(TASK_UTILS, {'type': 'BoundaryAttack', **refine})
+            if refine else None)
         self.batch_size = batch_size
         self.num_workers = num_workers
 
     def settings(self) -> Dict:
         """Everything besides teacher and data that shapes the bank."""
-        return dict(
-            max_steps=self.attack.max_steps,
-            step_size=self.attack.step_size,
-            seed=self.attack.seed,
-            top_k=self.top_k,
-            format=1)
+        return dict(**self.attack.settings(), top_k=self.top_k, format=2)
+
+    def refine(self, teacher: Callable[[Tensor], Tensor],
+               samples: BoundarySamples,
+               bounds: Tuple[Bound, Bound]) -> BoundarySamples:
+        """Attack the loaded banked samples again, from where they are.
+
+        Returns ``samples`` unchanged without ``refine``; otherwise the
+        refining attack's images, ``reached`` and ``steps`` (its teacher
+        passes, at most its ``max_steps``) with the banked targets.
+        """
+        if self.refine_attack is None or samples.num == 0:
+            return samples
+        inputs, reached, steps = self.refine_attack.attack(
+            teacher, samples.inputs, samples.source, samples.target, bounds)
+        return dataclasses.replace(
+            samples, inputs=inputs, reached=reached, steps=steps)
 
     def key(self, teacher: nn.Module, dataset_id: Dict) -> str:
         """Hash of the teacher's weights, the dataset and the settings."""
@@ -113,6 +142,7 @@ class BoundaryBankBuilder:
         """
         path = osp.join(root, self.key(teacher, dataset_id))
         if BoundaryBankFile.exists(path):
+            BoundaryBankFile.open(path)  # a damaged bank stops here, named
             print_log(f'Boundary bank: reusing {path}.', 'current')
             return path
         others = sorted(name for name in os.listdir(root)
@@ -134,11 +164,16 @@ class BoundaryBankBuilder:
         broadcast_object_list(partial)
         if rank != 0:
             bank = BoundaryBankFile.open_partial(partial[0])
+        # Whole batches go round the ranks, so every image is attacked in
+        # the batch it has in a single process: the same floats, the same
+        # bank, whatever the process count.
+        batches = range(0, len(dataset), self.batch_size)
+        mine = [i for start in batches[rank::world_size]
+                for i in range(start, min(start + self.batch_size,
+                                          len(dataset)))]
         with eval_mode(teacher):  # BatchNorm statistics must not move
-            sums = self._fill(
-                bank, teacher, data_preprocessor,
-                Subset(dataset, range(rank, len(dataset), world_size)),
-                show_progress=rank == 0)
+            sums = self._fill(bank, teacher, data_preprocessor,
+                              Subset(dataset, mine), show_progress=rank == 0)
         self._report(sums)
         bank.flush()
         barrier()
@@ -163,7 +198,7 @@ class BoundaryBankBuilder:
             labels = torch.cat([s.gt_label for s in data['data_samples']])
             index = np.array([next(indices) for _ in range(len(images))])
             rows, batch_sums = self._attack_batch(teacher, data_preprocessor,
-                                                  images, labels)
+                                                  images, labels, index)
             bank.write(index, **rows)
             sums += batch_sums
             if progress:
@@ -171,7 +206,7 @@ class BoundaryBankBuilder:
         return sums
 
     def _attack_batch(self, teacher: nn.Module, data_preprocessor: nn.Module,
-                      images: Tensor, labels: Tensor
+                      images: Tensor, labels: Tensor, index: np.ndarray
                       ) -> Tuple[Dict[str, np.ndarray], Tensor]:
         """The bank's rows for one batch, and sums for :meth:`_report`."""
 
@@ -181,7 +216,7 @@ class BoundaryBankBuilder:
         bounds = pixel_bounds(data_preprocessor)
         logits = logits_of(images)
         correct = logits.argmax(1) == labels
-        targets, weights = self._targets(labels, logits)
+        targets, weights = self._targets(labels, logits, index)
         clean = to_pixels(images, data_preprocessor)
         keep = correct.view(-1, 1, 1, 1)
         columns, sums = [], torch.zeros(6, dtype=torch.float64)
@@ -231,15 +266,29 @@ class BoundaryBankBuilder:
             f'clean {clean / count:.3f}, attacked {adv / count:.3f}, rounded '
             f'{rounded / count:.3f}.', 'current')
 
-    def _targets(self, labels: Tensor,
-                 logits: Tensor) -> Tuple[Tensor, Tensor]:
-        """(targets, weights), both (N, K)."""
-        if self.top_k is None:
-            target = self.attack.sample_targets(labels, logits)[:, None]
-            return target, torch.ones_like(target, dtype=torch.float32)
-        probs = logits.softmax(1).scatter(1, labels[:, None], 0.)
-        weights, targets = probs.topk(self.top_k, dim=1)
-        return targets, weights
+    def _targets(self, labels: Tensor, logits: Tensor,
+                 index: np.ndarray) -> Tuple[Tensor, Tensor]:
+        """(targets, weights), both (N, K), of the images ``index``."""
+        probs = logits.double().softmax(1).scatter(1, labels[:, None], 0.)
+        if self.top_k is not None:
+            weights, targets = probs.topk(self.top_k, dim=1)
+            return targets, weights.float()
+        # One draw from the teacher's softmax over c != y, as online, but
+        # from a stream of its own per (seed, image): the same target
+        # whichever process and batch the image falls in.
+        draws = torch.tensor(
+            [np.random.default_rng((self.attack.seed, int(i))).random()
+             for i in index],
+            dtype=torch.float64, device=probs.device)
+        cumulative = probs.cumsum(1)
+        target = torch.searchsorted(cumulative,
+                                    draws[:, None] * cumulative[:, -1:],
+                                    right=True).clamp_max(probs.size(1) - 1)
+        # Where the draw lands past the last class of nonzero probability
+        # by rounding, take that class, never y.
+        target = torch.where(probs.gather(1, target) > 0, target,
+                             (probs > 0).cumsum(1).argmax(1, keepdim=True))
+        return target, torch.ones_like(target, dtype=torch.float32)
 
 
 def to_pixels(images: Tensor, data_preprocessor: nn.Module) -> Tensor:
@@ -294,8 +343,8 @@ def banked_samples(attack: BoundaryAttack, images: Tensor,
                 data_samples[i].boundary_img.transpose(2, 0, 1)))
         for i in index.tolist()
     ]).to(labels.device)
+    # No teacher pass in this step: 0 steps, whatever building took.
     return BoundarySamples(
         preprocess(pixels), index, labels[index],
         field('boundary_target')[index],
-        field('boundary_reached')[index],
-        field('boundary_steps')[index], labels)
+        field('boundary_reached')[index], torch.zeros_like(index), labels)

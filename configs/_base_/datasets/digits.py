@@ -24,8 +24,22 @@ train_pipeline = [
     dict(type='mmpretrain.PackInputs'),
 ]
 
-# AMKD's boundary bank: give the banked boundary image img's exact crop.
+# AMKD's boundary bank (docs/method.md#boundary-bank-boundarybankbuilder).
+# The banked boundary image exactly as the attack left it, next to the
+# augmented clean image: a crop would move it off the teacher's boundary.
 bank_train_pipeline = [
+    dict(type='mmpretrain.LoadBoundaryBank'),
+    dict(type='mmpretrain.RandomCrop', crop_size=32, padding=4),
+    dict(
+        type='mmpretrain.PackInputs',
+        algorithm_keys=[
+            'boundary_img', 'boundary_target', 'boundary_correct',
+            'boundary_reached'
+        ]),
+]
+
+# The banked boundary image with the clean image's random crop.
+bank_crop_train_pipeline = [
     dict(type='mmpretrain.LoadBoundaryBank'),
     dict(
         # mmcv's, found via MMEngine's root registry from any scope.
@@ -40,7 +54,7 @@ bank_train_pipeline = [
         type='mmpretrain.PackInputs',
         algorithm_keys=[
             'boundary_img', 'boundary_target', 'boundary_correct',
-            'boundary_reached', 'boundary_steps'
+            'boundary_reached'
         ]),
 ]
 

@@ -24,8 +24,25 @@ train_pipeline = [
     dict(type='mmpretrain.PackInputs'),
 ]
 
-# AMKD's boundary bank: give the banked boundary image img's exact crop/flip.
+# AMKD's boundary bank (docs/method.md#boundary-bank-boundarybankbuilder).
+# The banked boundary image exactly as the attack left it, next to the
+# augmented clean image: a crop or a flip would move it off the teacher's
+# boundary.
 bank_train_pipeline = [
+    dict(type='mmpretrain.LoadImageFromFile'),
+    dict(type='mmpretrain.LoadBoundaryBank'),
+    dict(type='mmpretrain.RandomCrop', crop_size=64, padding=8),
+    dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='mmpretrain.PackInputs',
+        algorithm_keys=[
+            'boundary_img', 'boundary_target', 'boundary_correct',
+            'boundary_reached'
+        ]),
+]
+
+# The banked boundary image with the clean image's random crop and flip.
+bank_crop_train_pipeline = [
     dict(type='mmpretrain.LoadImageFromFile'),
     dict(type='mmpretrain.LoadBoundaryBank'),
     dict(
@@ -45,7 +62,7 @@ bank_train_pipeline = [
         type='mmpretrain.PackInputs',
         algorithm_keys=[
             'boundary_img', 'boundary_target', 'boundary_correct',
-            'boundary_reached', 'boundary_steps'
+            'boundary_reached'
         ]),
 ]
 
@@ -58,7 +75,9 @@ train_dataloader = dict(
     # 128, the batch the Tiny ImageNet schedule's lr 0.1 is set for.
     batch_size=128,
     num_workers=2,
-    persistent_workers=True,
+    # Workers made anew each epoch draw augmentations seeded by (seed,
+    # epoch, rank, worker) (RandomStateHook), so --resume continues the run.
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
