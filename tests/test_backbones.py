@@ -352,9 +352,13 @@ def test_backward_reaches_every_parameter(name):
     logits = model(torch.randn(4, 3, 32, 32), mode='tensor')
     F.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).backward()
     for param_name, param in model.named_parameters():
-        assert param.grad is not None, param_name
+        assert param.grad is not None, param_name  # on the graph
         assert torch.isfinite(param.grad).all(), param_name
-        assert param.grad.abs().sum() > 0, param_name
+        # A bias followed by a train-mode BatchNorm (VGG's conv biases,
+        # some ShuffleNet BN biases) has a zero gradient in exact math and
+        # float noise here; weights have real ones.
+        if param.dim() > 1:
+            assert param.grad.abs().sum() > 0, param_name
 
 
 def test_init_weights_kaiming_fan_out_and_unit_bn():

@@ -107,8 +107,13 @@ def test_boundary_samples_target_the_runner_up_and_cross_the_boundary(
     logits[torch.arange(boundary.num), boundary.source] = -1e9
     assert torch.equal(boundary.target, logits.argmax(1))
     assert boundary.reached.float().mean() > 0.8
-    moved = teacher(boundary.inputs[boundary.reached]).argmax(1)
-    assert (moved != boundary.source[boundary.reached]).all()
+    # The attack stops once b is not the argmax, often by a few ulps: here,
+    # in another batch, b may be back on top by as little; never by more.
+    logits = teacher(boundary.inputs[boundary.reached]).detach()
+    source = boundary.source[boundary.reached]
+    z_b = logits.gather(1, source[:, None]).squeeze(1)
+    others = logits.scatter(1, source[:, None], float('-inf')).amax(1)
+    assert (z_b - others < 1e-5).all()
 
 
 def test_copy_of_the_teacher_agrees_everywhere(teacher):
@@ -139,7 +144,9 @@ def test_kl_is_teacher_to_student_at_the_boundary_by_hand(teacher):
     fidelity = BoundaryFidelity()
     result = measure(fidelity, teacher, student, images, labels)
     boundary = fidelity.boundary_samples(teacher, images, labels, BOUNDS)
-    adv = boundary.inputs[boundary.reached]
+    # The point measure() evaluates (bit for bit, unlike adv itself).
+    adv = fidelity.path_point(images[boundary.index[boundary.reached]],
+                              boundary.inputs[boundary.reached], 1.0, BOUNDS)
     with torch.no_grad():
         p = teacher(adv).softmax(1)
         q = student(adv).softmax(1)
@@ -229,14 +236,19 @@ def test_hook_test_round_matches_the_task_module(teacher):
     BoundaryFidelityHook().after_test_epoch(
         fake_runner(Distill(student, teacher), batches), metrics)
 
+    # Batch by batch as the hook measures: one batch of all images would
+    # take other matrix-product kernels and end some attacks elsewhere.
     fidelity = BoundaryFidelity()
     preprocessor = ClsDataPreprocessor(mean=MEAN, std=STD)
-    data = [preprocessor(batch) for batch in batches]
-    images = torch.cat([d['inputs'] for d in data])
-    labels = torch.cat([s.gt_label for d in data for s in d['data_samples']])
-    expected = fidelity.summarize(
-        fidelity.measure(teacher, student, images, labels,
-                         pixel_bounds(preprocessor)))
+    sums = {}
+    for batch in batches:
+        data = preprocessor(batch)
+        labels = torch.cat([s.gt_label for s in data['data_samples']])
+        for key, value in fidelity.measure(teacher, student, data['inputs'],
+                                           labels,
+                                           pixel_bounds(preprocessor)).items():
+            sums[key] = sums.get(key, 0) + value
+    expected = fidelity.summarize(sums)
     assert metrics == pytest.approx(
         {f'fidelity/{k}': v for k, v in expected.items()})
 
