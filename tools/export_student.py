@@ -51,7 +51,8 @@ from mmengine.registry import DefaultScope
 # runner checkpoints.
 import amkd_plugin
 from amkd_plugin.models.algorithms.model_loading import (read_checkpoint,
-                                                         resolve_model_config)
+                                                         resolve_model_config,
+                                                         state_dict_of)
 from amkd_plugin.utils import UserInputError, tool_main
 
 STUDENT_PREFIX = 'architecture.'
@@ -319,8 +320,10 @@ def export_student(config: str,
         Exported: The paths written and a summary.
     """
     cfg = load_distill_config(config, cfg_options)
-    source = read_checkpoint(checkpoint, f'python tools/train.py {config}')
-    weights = student_state_dict(source['state_dict'], checkpoint)
+    make = f'python tools/train.py {config}'
+    source = read_checkpoint(checkpoint, make)
+    weights = student_state_dict(state_dict_of(source, checkpoint, make),
+                                 checkpoint)
     exported_cfg = student_config(cfg)
     check_fits(exported_cfg.model.to_dict(), weights, checkpoint, config)
 

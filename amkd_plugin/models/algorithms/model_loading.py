@@ -5,12 +5,17 @@ import os.path as osp
 import re
 from typing import Dict, Optional
 
+import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 from mmengine.runner.checkpoint import load_state_dict
 from torch import nn
 
 from amkd_plugin.utils import UserInputError
+from .released_checkpoint import (describe, guess_architecture,
+                                  is_released_checkpoint,
+                                  released_state_dict)
 
 
 def resolve_model_config(cfg: Dict) -> Dict:
@@ -40,7 +45,8 @@ def read_checkpoint(checkpoint: str, make: str) -> dict:
         make (str): The command that makes it, for the messages.
 
     Returns:
-        dict: The checkpoint, a bare state dict wrapped as ``state_dict``.
+        dict: The checkpoint; a bare state dict (tensors only) wrapped as
+        ``state_dict``.
     """
     if not osp.isfile(checkpoint):
         raise UserInputError(
@@ -72,7 +78,20 @@ def read_checkpoint(checkpoint: str, make: str) -> dict:
     if not isinstance(state, dict):
         raise UserInputError(f'Checkpoint {checkpoint} holds a '
                              f'{type(state).__name__}, not a checkpoint.')
-    return state if 'state_dict' in state else dict(state_dict=state)
+    if 'state_dict' not in state and state and all(
+            isinstance(value, torch.Tensor) for value in state.values()):
+        return dict(state_dict=state)
+    return state
+
+
+def state_dict_of(checkpoint: dict, path: str, make: str) -> dict:
+    """The model weights of a checkpoint from :func:`read_checkpoint`."""
+    if not isinstance(checkpoint.get('state_dict'), dict):
+        raise UserInputError(
+            f'Checkpoint {path} holds no model weights (no state_dict; '
+            f'keys: {", ".join(map(str, list(checkpoint)[:5]))}). Make one '
+            f'with `{make}`.')
+    return checkpoint['state_dict']
 
 
 def check_state_dict(model: nn.Module, state_dict: dict, checkpoint: str,
@@ -113,7 +132,7 @@ def check_model_checkpoint(model: nn.Module, checkpoint: str,
     naming the file; DDP's ``module.`` prefixes are dropped.
     """
     make = f'python tools/train.py {config}'
-    state = read_checkpoint(checkpoint, make)['state_dict']
+    state = state_dict_of(read_checkpoint(checkpoint, make), checkpoint, make)
     state = {re.sub(r'^module\.', '', key): value
              for key, value in state.items()}
     check_state_dict(model, state, checkpoint, f'the model of {config}',
@@ -131,18 +150,41 @@ def load_model_checkpoint(model: nn.Module, checkpoint: str,
 
 def load_teacher_checkpoint(teacher: nn.Module, checkpoint: Optional[str],
                             teacher_cfg_path: Optional[str]) -> None:
-    """Load the teacher strictly; explain any failure and how to fix it."""
+    """Load the teacher strictly; explain any failure and how to fix it.
+
+    Besides checkpoints of this toolbox, takes the teacher checkpoints
+    released with the CIFAR-100 KD benchmark (RepDistiller, mdistiller:
+    ``{'model': network state dict, 'epoch', ...}``), mapped to the
+    classifier's names (:mod:`.released_checkpoint`); the log says which
+    format it read.
+    """
     make = (f'python tools/train.py {teacher_cfg_path}'
             if teacher_cfg_path else 'train the teacher')
     if not checkpoint:
         raise UserInputError(
             f'No teacher checkpoint given (teacher_ckpt). Train one with '
             f'`{make}` and pass --cfg-options model.teacher_ckpt=PATH.')
-    state = read_checkpoint(checkpoint, make)['state_dict']
-    check_state_dict(
-        teacher, state, checkpoint, 'the teacher model',
-        'It is not a checkpoint of this teacher (different architecture or '
-        f'class count?). Make a matching one with `{make}`.')
+    raw = read_checkpoint(checkpoint, make)
+    released = is_released_checkpoint(raw)
+    if released:
+        state = released_state_dict(raw['model'], teacher)
+        print_log(f'Teacher checkpoint {checkpoint}: {describe(raw)}.',
+                  'current')
+    else:
+        state = state_dict_of(raw, checkpoint, make)
+    try:
+        check_state_dict(
+            teacher, state, checkpoint, 'the teacher model',
+            'It is not a checkpoint of this teacher (different architecture '
+            f'or class count?). Make a matching one with `{make}`.')
+    except UserInputError as error:
+        looks_like = guess_architecture(raw['model']) if released else None
+        if looks_like is None:
+            raise
+        raise UserInputError(
+            f'{error} It looks like the benchmark\'s {looks_like}: its '
+            f'model config is configs/_base_/models/{looks_like}.py.'
+        ) from None
     load_state_dict(teacher, state, strict=True)
 
 
