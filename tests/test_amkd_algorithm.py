@@ -40,7 +40,8 @@ pytestmark = pytest.mark.usefixtures('single_torch_thread',
                                      'mmrazor_scope')
 
 REPO = Path(__file__).resolve().parents[1]
-FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100.py'
+# The flagship with the online attack (the bank: test_boundary_bank.py).
+FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
 RESNET8 = 'configs/_base_/models/resnet8.py'
 NUM_CLASSES = 10
 BATCH = 8

@@ -10,3 +10,5 @@ model = dict(
     teacher=dict(cfg_path='configs/teachers/resnet20_digits.py'),
     teacher_ckpt='work_dirs/resnet20_digits/epoch_20.pth')
 default_hooks = dict(logger=dict(interval=10))
+# Boundary samples as banked, next to the augmented clean image.
+train_dataloader = dict(dataset=dict(pipeline={{_base_.bank_train_pipeline}}))

@@ -8,3 +8,5 @@ model = dict(
     architecture=dict(cfg_path='configs/_base_/models/resnet20.py'),
     teacher=dict(cfg_path='configs/teachers/resnet56_cifar100.py'),
     teacher_ckpt='work_dirs/resnet56_cifar100/epoch_240.pth')
+# Boundary samples as banked, next to the augmented clean image.
+train_dataloader = dict(dataset=dict(pipeline={{_base_.bank_train_pipeline}}))

@@ -8,3 +8,5 @@ model = dict(
         head=dict(num_classes=200)),
     teacher=dict(cfg_path='configs/teachers/resnet56_tiny_imagenet.py'),
     teacher_ckpt='work_dirs/resnet56_tiny_imagenet/epoch_200.pth')
+# Boundary samples as banked, next to the augmented clean image.
+train_dataloader = dict(dataset=dict(pipeline={{_base_.bank_train_pipeline}}))

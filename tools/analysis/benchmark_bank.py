@@ -1,8 +1,11 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Time a training epoch and the bank build: KD vs online vs banked AMKD.
 
-ResNet56 -> ResNet20 on CIFAR-100, in one process: KD (``configs/kd/``),
-online AMKD (the flagship) and banked AMKD (its ``_bank.py``) with the same
+In one process, for ResNet56 -> ResNet20 on CIFAR-100 (``--pair
+cifar100``) or the digits demo's ResNet20 -> ResNet8 (``--pair digits``):
+KD (``configs/kd/``), online AMKD with BSS's step (``_online.py``) and
+with the first-order step (the attack of the digits
+``_online_newton.py``), and banked AMKD (the default config) with the same
 teacher, batch size and recipe (optimiser, train pipeline, dataloader).
 The bank is built as the training hook builds it (``build_boundary_bank``,
 over the un-augmented training set); then each round runs one epoch of
@@ -14,20 +17,24 @@ config's very model and dataloader, banked AMKD at 0 still loads the bank.
 Batches load in the main process (``--num-workers 0``) so that each
 variant's loading counts in its own time.
 
-The data is written in CIFAR-100's python-pickle layout: N random images
-or the first N of ``--data-root``, each labelled with the teacher's class;
+For CIFAR-100 the data is written in its python-pickle layout: N random
+images or the first N of ``--data-root``, each labelled with the teacher's
+class; digits are the real training digits (the first N) and labels;
 the attack takes the largest disagreements whether or not the student is
 right (``SteadyStateAttack``), as in steady training. A random teacher
 (``--teacher-ckpt`` takes a trained one) is rarely pushed across its
 boundary within ``max_steps``: every attack, online or banked, runs all
-its steps, the most it can cost. The whole-run projection scales all
-times by 50000 / N (constant cost per image).
+its steps, the most it can cost, while a trained teacher (the demo's
+digits teacher) shows the typical case. The whole-run projection scales
+all times by the training set's size over N (constant cost per image).
 
 On a CPU shared with other jobs use ``--threads 1``: more threads than free
 cores slow every step several times, small batches most, and skew ratios.
 
 Example:
     python tools/analysis/benchmark_bank.py --threads 1
+    python tools/analysis/benchmark_bank.py --threads 1 --pair digits \
+        --teacher-ckpt work_dirs/demo/teacher/epoch_20.pth
 """
 import argparse
 import os
@@ -39,7 +46,7 @@ import sys
 import tempfile
 import time
 from types import SimpleNamespace
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -56,15 +63,23 @@ from amkd_plugin.models.algorithms.model_loading import \
     load_teacher_checkpoint
 from amkd_plugin.models.task_modules.boundary_bank_builder import from_pixels
 from amkd_plugin.utils import tool_main
-from benchmark_step import FLAGSHIP, SteadyStateAttack, sync
+from benchmark_step import SteadyStateAttack, sync
 
-KD = 'configs/kd/resnet56_resnet20_cifar100.py'
-BANKED = 'configs/amkd/resnet56_resnet20_cifar100_bank.py'
-CIFAR100_TRAIN_SIZE = 50000
+# pair -> configs of KD, online AMKD (BSS's step) and AMKD (the bank).
+PAIRS = dict(
+    cifar100=('configs/kd/resnet56_resnet20_cifar100.py',
+              'configs/amkd/resnet56_resnet20_cifar100_online.py',
+              'configs/amkd/resnet56_resnet20_cifar100.py'),
+    digits=('configs/kd/resnet20_resnet8_digits.py',
+            'configs/amkd/resnet20_resnet8_digits_online.py',
+            'configs/amkd/resnet20_resnet8_digits.py'))
+FIRST_ORDER = 'configs/amkd/resnet20_resnet8_digits_online_newton.py'
+TRAIN_SIZES = dict(cifar100=50000, digits=1347)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--pair', choices=list(PAIRS), default='cifar100')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--num-images', type=int, default=512)
     parser.add_argument('--batch-size', type=int, default=64)
@@ -80,7 +95,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-workers', type=int, default=0,
                         help='dataloader workers (see above)')
     parser.add_argument('--data-root', help='real CIFAR-100 data_root')
-    parser.add_argument('--teacher-ckpt', help='trained CIFAR-100 ResNet56')
+    parser.add_argument('--teacher-ckpt', help='trained teacher of the pair')
     return parser.parse_args()
 
 
@@ -89,11 +104,8 @@ def write_dataset(args: argparse.Namespace, cfg: Config, root: str) -> str:
     from mmpretrain.registry import MODELS
     torch.manual_seed(0)
     teacher = MODELS.build(Config.fromfile(cfg.model.teacher.cfg_path).model)
-    ckpt = args.teacher_ckpt or osp.join(root, 'teacher.pth')
-    if args.teacher_ckpt:
-        load_teacher_checkpoint(teacher, ckpt, cfg.model.teacher.cfg_path)
-    else:
-        torch.save(dict(state_dict=teacher.state_dict()), ckpt)
+    ckpt = args.teacher_ckpt or random_teacher(cfg, root)
+    load_teacher_checkpoint(teacher, ckpt, cfg.model.teacher.cfg_path)
     n = args.num_images
     if args.data_root:
         with open(osp.join(args.data_root, 'cifar-100-python', 'train'),
@@ -125,17 +137,36 @@ def write_dataset(args: argparse.Namespace, cfg: Config, root: str) -> str:
     return ckpt
 
 
-def build_variant(path: str, args: argparse.Namespace, root: str,
-                  ckpt: str) -> SimpleNamespace:
-    """Algorithm, optimiser, train dataloader and config of one config."""
+def random_teacher(cfg: Config, root: str) -> str:
+    """A checkpoint of the pair's teacher with seeded random weights."""
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    teacher = MODELS.build(Config.fromfile(cfg.model.teacher.cfg_path).model)
+    ckpt = osp.join(root, 'teacher.pth')
+    torch.save(dict(state_dict=teacher.state_dict()), ckpt)
+    return ckpt
+
+
+def build_variant(path: str,
+                  args: argparse.Namespace,
+                  root: str,
+                  ckpt: str,
+                  attack: Optional[dict] = None) -> SimpleNamespace:
+    """Algorithm, optimiser, train dataloader and config of one config,
+    with ``attack`` instead of its own if given."""
     cfg = Config.fromfile(path)
     loader = cfg.train_dataloader
     loader.batch_size = args.batch_size
     loader.num_workers = args.num_workers
     loader.persistent_workers = loader.num_workers > 0
-    for split in (loader, cfg.test_dataloader):
-        split.dataset.data_root = root
+    if args.pair == 'digits':
+        loader.dataset.indices = args.num_images
+    else:
+        for split in (loader, cfg.test_dataloader):
+            split.dataset.data_root = root
     cfg.model.teacher_ckpt = ckpt
+    if attack is not None:
+        cfg.model.attack = attack
     cfg.model.data_preprocessor = cfg.data_preprocessor
     torch.manual_seed(0)  # the same student weights in every variant
     from mmrazor.registry import MODELS
@@ -210,10 +241,11 @@ def report(args: argparse.Namespace, cfg: Config, rounds: List[Dict],
     e = {name: sum(map(statistics.median, zip(*(r['times'] for r in runs))))
          for name, runs in epochs.items()}
     bank = statistics.median(b['time'] for b in banks)
-    images = (f'images of {args.data_root}'
-              if args.data_root else 'random images')
+    images = (f'images of {args.data_root}' if args.data_root else
+              'training digits' if args.pair == 'digits' else 'random images')
     print(f'\ncommand: python {shlex.join(sys.argv)}')
-    print(f'resnet56 -> resnet20, CIFAR-100 layout, {args.num_images} '
+    print(f'{cfg.model.teacher.cfg_path} -> '
+          f'{cfg.model.architecture.cfg_path}, {args.pair}, {args.num_images} '
           f'{images}, batch {args.batch_size}, device {args.device}, torch '
           f'{torch.__version__}, threads {torch.get_num_threads()}, '
           f'dataloader workers {args.num_workers}, teacher '
@@ -242,21 +274,24 @@ def report(args: argparse.Namespace, cfg: Config, rounds: List[Dict],
     late = total - attack
     runs = {
         f'KD: {total} e_KD': total * e['KD'],
-        f'online AMKD: {attack} e_online + {late} e_KD':
-        attack * e['AMKD online, w=1'] + late * e['KD'],
+        f'online AMKD, BSS step: {attack} e_online + {late} e_KD':
+        attack * e['AMKD online, BSS step, w=1'] + late * e['KD'],
+        f'online AMKD, first-order step: {attack} e_online + {late} e_KD':
+        attack * e['AMKD online, first-order step, w=1'] + late * e['KD'],
         f'banked AMKD: bank + {attack} e_banked + {late} e_banked(w=0)':
         bank + attack * e['AMKD banked, w=1'] + late * e['AMKD banked, w=0'],
     }
-    scale = CIFAR100_TRAIN_SIZE / args.num_images
-    print(f'\nprojected {total}-epoch run on the {CIFAR100_TRAIN_SIZE} '
-          f'CIFAR-100 training images: every time x {scale:.1f} (constant '
-          f'cost per image); the attack stops at {end:.0%} of training and '
-          'online AMKD at w=0 is the KD model (e_KD):\n'
+    size = TRAIN_SIZES[args.pair]
+    scale = size / args.num_images
+    print(f'\nprojected {total}-epoch run on the {size} {args.pair} '
+          f'training images: every time x {scale:.1f} (constant cost per '
+          f'image); the attack stops at {end:.0%} of training and online '
+          'AMKD at w=0 is the KD model (e_KD):\n'
           '| run | hours on this machine | ratio to KD |\n|---|---|---|')
     for name, seconds in runs.items():
         print(f'| {name} | {seconds * scale / 3600:.1f} | '
               f'{seconds / (total * e["KD"]):.2f}x |')
-    ratio = list(runs.values())[2] / (total * e['KD'])
+    ratio = list(runs.values())[-1] / (total * e['KD'])
     print(f'target banked <= 1.3x KD: {"met" if ratio <= 1.3 else "missed"} '
           f'({ratio:.2f}x)')
 
@@ -267,12 +302,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_start = load()
+    kd_cfg, online_cfg, banked_cfg = PAIRS[args.pair]
     with tempfile.TemporaryDirectory() as root:
-        ckpt = write_dataset(args, Config.fromfile(FLAGSHIP), root)
+        cfg = Config.fromfile(online_cfg)
+        if args.pair == 'digits':
+            ckpt = args.teacher_ckpt or random_teacher(cfg, root)
+        else:
+            ckpt = write_dataset(args, cfg, root)
         kd, online, banked, banked_late = (
             build_variant(path, args, root, ckpt)
-            for path in (KD, FLAGSHIP, BANKED, BANKED))
-        schedule = [('KD', kd, 0.), ('AMKD online, w=1', online, 1.),
+            for path in (kd_cfg, online_cfg, banked_cfg, banked_cfg))
+        first_order = build_variant(online_cfg, args, root, ckpt,
+                                    Config.fromfile(FIRST_ORDER).model.attack)
+        schedule = [('KD', kd, 0.),
+                    ('AMKD online, BSS step, w=1', online, 1.),
+                    ('AMKD online, first-order step, w=1', first_order, 1.),
                     ('AMKD banked, w=1', banked, 1.),
                     ('AMKD banked, w=0', banked_late, 0.)]
         # The first build binds the bank before the warm-up round.

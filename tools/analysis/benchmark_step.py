@@ -1,11 +1,13 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Time a KD step against an AMKD step while the attack runs.
+"""Time a KD step against online AMKD steps while the attack runs.
 
-Both steps are the same ``AMKDDistill`` built from one config: KD is the
-step with ``boundary_weight = 0`` (no attack, as in ``configs/kd/``), AMKD
-the step with weight 1. They run interleaved in one process on the same
-batch, so machine noise hits both alike; the script prints median step
-times, their ratio, the attack statistics and, per variant, the peak
+All steps are the same ``AMKDDistill`` built from one ``_online`` config:
+KD is the step with ``boundary_weight = 0`` (no attack, as in
+``configs/kd/``), AMKD the step with weight 1, attacking with BSS's step
+(the config's) or the first-order step (the attack of the digits
+``_online_newton.py``). They run interleaved in one process on the same
+batch, so machine noise hits all alike; the script prints median step
+times, their ratios, the attack statistics and, per variant, the peak
 memory (CUDA: ``max_memory_allocated``; CPU, Linux: how far the steps
 raise the peak RSS above the RSS after building, in a fresh process that
 runs only that variant).
@@ -40,8 +42,12 @@ from mmengine.registry import DefaultScope
 import amkd_plugin  # noqa: F401  (registers the plugin, mends mmrazor)
 from amkd_plugin.models.task_modules import BoundaryAttack
 
-FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100.py'
-DIGITS = 'configs/amkd/resnet20_resnet8_digits.py'
+FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
+DIGITS = 'configs/amkd/resnet20_resnet8_digits_online.py'
+FIRST_ORDER = 'configs/amkd/resnet20_resnet8_digits_online_newton.py'
+# variant -> (boundary weight, attack: the config's or the first-order one)
+VARIANTS = dict(kd=(0., 'config'), amkd_bss=(1., 'config'),
+                amkd_first_order=(1., 'first_order'))
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,8 +57,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int,
+                        help='torch threads (1 on a shared CPU)')
     parser.add_argument(
-        '--variant', choices=['kd', 'amkd'], help=argparse.SUPPRESS)
+        '--variant', choices=list(VARIANTS), help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -73,7 +81,8 @@ class SteadyStateAttack(BoundaryAttack):
 
 
 def build(args: argparse.Namespace):
-    """The algorithm, its optimiser and one preprocessed batch."""
+    """The algorithm, its optimiser, one preprocessed batch and the two
+    attacks (``'config'``, ``'first_order'``)."""
     torch.manual_seed(0)  # the same random weights and images every run
     cfg = Config.fromfile(DIGITS if args.teacher_ckpt else FLAGSHIP)
     if args.teacher_ckpt:  # the flagship's architectures on digits
@@ -94,8 +103,13 @@ def build(args: argparse.Namespace):
     from mmrazor.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmrazor'):
         algorithm = MODELS.build(model_cfg).to(args.device)
-    attack_cfg = {k: v for k, v in model_cfg.attack.items() if k != 'type'}
-    algorithm.attack = SteadyStateAttack(**attack_cfg)
+    attacks = {
+        name: SteadyStateAttack(
+            **{k: v for k, v in attack.items() if k != 'type'})
+        for name, attack in (('config', model_cfg.attack),
+                             ('first_order',
+                              Config.fromfile(FIRST_ORDER).model.attack))
+    }
     algorithm.train()
     optim = OptimWrapper(
         torch.optim.SGD(algorithm.student.parameters(), lr=0.05,
@@ -126,11 +140,13 @@ def build(args: argparse.Namespace):
             labels = algorithm.teacher(data['inputs'], mode='tensor').argmax(1)
         for sample, label in zip(data['data_samples'], labels):
             sample.set_gt_label(int(label))
-    return algorithm, optim, data
+    return algorithm, optim, data, attacks
 
 
-def train_step(algorithm, optim, data, weight: float) -> None:
+def train_step(algorithm, optim, data, attacks, variant: str) -> None:
+    weight, attack = VARIANTS[variant]
     algorithm.boundary_weight = weight
+    algorithm.attack = attacks[attack]
     losses = algorithm.loss(data['inputs'], data['data_samples'])
     loss, _ = algorithm.parse_losses(losses)
     optim.update_params(loss)
@@ -142,25 +158,26 @@ def sync(device: str) -> None:
 
 
 def time_variants(args: argparse.Namespace) -> Dict:
-    algorithm, optim, data = build(args)
-    weights = dict(kd=0., amkd=1.)
-    times = {name: [] for name in weights}
-    stats = []
+    """Median step time and mean attack statistics of every variant."""
+    algorithm, optim, data, attacks = build(args)
+    times = {name: [] for name in VARIANTS}
+    stats = {name: [] for name in VARIANTS}
     for it in range(args.warmup + args.iters):
-        for name, weight in weights.items():
+        for name in VARIANTS:
             sync(args.device)
             start = time.perf_counter()
-            train_step(algorithm, optim, data, weight)
+            train_step(algorithm, optim, data, attacks, name)
             sync(args.device)
             if it >= args.warmup:
                 times[name].append(time.perf_counter() - start)
-            if name == 'amkd' and it >= args.warmup:
-                stats.append(algorithm.attack_stats)
-    return dict(
-        kd=statistics.median(times['kd']),
-        amkd=statistics.median(times['amkd']),
-        stats={key: statistics.mean(s[key] for s in stats)
-               for key in stats[0]})
+                stats[name].append(algorithm.attack_stats)
+    return {
+        name: dict(
+            time=statistics.median(times[name]),
+            **{key: statistics.mean(s[key] for s in stats[name])
+               for key in ('attacked', 'reached', 'steps')})
+        for name in VARIANTS
+    }
 
 
 def proc_status_kb(field: str) -> int:
@@ -179,13 +196,14 @@ def reset_peak_rss() -> int:
 def peak_memory_mb(args: argparse.Namespace, variant: str) -> float:
     """Peak memory of ``args.warmup`` steps of one variant."""
     if args.device.startswith('cuda'):
-        algorithm, optim, data = build(args)
+        algorithm, optim, data, attacks = build(args)
         torch.cuda.reset_peak_memory_stats()
         for _ in range(args.warmup):
-            train_step(algorithm, optim, data, dict(kd=0., amkd=1.)[variant])
+            train_step(algorithm, optim, data, attacks, variant)
         return torch.cuda.max_memory_allocated() / 2**20
     command = [sys.executable, __file__, '--variant', variant]
-    for flag in ('teacher_ckpt', 'batch_size', 'warmup', 'device'):
+    for flag in ('teacher_ckpt', 'batch_size', 'warmup', 'device',
+                 'threads'):
         value = getattr(args, flag)
         if value is not None:
             command += [f'--{flag.replace("_", "-")}', str(value)]
@@ -196,28 +214,33 @@ def peak_memory_mb(args: argparse.Namespace, variant: str) -> float:
 
 def main() -> None:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.variant:  # child process: one variant, report its peak memory
-        algorithm, optim, data = build(args)
+        algorithm, optim, data, attacks = build(args)
         before = reset_peak_rss()
         for _ in range(args.warmup):
-            train_step(algorithm, optim, data,
-                       dict(kd=0., amkd=1.)[args.variant])
+            train_step(algorithm, optim, data, attacks, args.variant)
         print(json.dumps(dict(peak_rss_mb=(proc_status_kb('VmHWM') -
                                            before) / 1024)))
         return
 
     result = time_variants(args)
-    memory = {v: peak_memory_mb(args, v) for v in ('kd', 'amkd')}
+    memory = {v: peak_memory_mb(args, v) for v in VARIANTS}
     teacher = args.teacher_ckpt or 'random weights'
     print(f'pair: resnet56 -> resnet20, batch {args.batch_size}, '
           f'device {args.device}, torch {torch.__version__}, '
-          f'threads {torch.get_num_threads()}, teacher: {teacher}')
-    print(f'attack: {result["stats"]}')
-    print('| step | median time (s) | ratio to KD | peak memory of the steps (MiB) |')
-    print('|---|---|---|---|')
-    for name in ('kd', 'amkd'):
-        print(f'| {name.upper()} | {result[name]:.3f} | '
-              f'{result[name] / result["kd"]:.2f}x | {memory[name]:.0f} |')
+          f'threads {torch.get_num_threads()}, teacher: {teacher}; medians '
+          f'of {args.iters} steps after {args.warmup}')
+    print('| step | median time (s) | ratio to KD | attacked | reached | '
+          'teacher passes per boundary sample | peak memory of the steps '
+          '(MiB) |')
+    print('|---|---|---|---|---|---|---|')
+    for name, row in result.items():
+        print(f'| {name} | {row["time"]:.3f} | '
+              f'{row["time"] / result["kd"]["time"]:.2f}x | '
+              f'{row["attacked"]:.0f} | {row["reached"]:.0%} | '
+              f'{row["steps"]:.2f} | {memory[name]:.0f} |')
 
 
 if __name__ == '__main__':

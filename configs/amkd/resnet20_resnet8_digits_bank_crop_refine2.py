@@ -1,3 +1,0 @@
-# The cropped digits bank refined by up to two first-order steps.
-_base_ = ['./resnet20_resnet8_digits_bank_crop_refine1.py']
-model = dict(bank=dict(refine=dict(max_steps=2)))
