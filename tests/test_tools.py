@@ -894,7 +894,7 @@ def test_bank_training_resumes_and_reuses_the_bank(banked):
 
 def test_bank_tool_needs_a_bank_config(tmp_path, cifar100_tiny):
     result = build_bank(AMKD_CFG, tmp_path, cifar100_tiny)
-    assert_user_error(result, 'use a _bank config')
+    assert_user_error(result, 'takes no boundary bank (model.bank is None')
     assert not (tmp_path / 'boundary_bank').exists()
 
 

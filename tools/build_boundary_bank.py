@@ -1,5 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Build the boundary bank of a ``_bank`` config ahead of training.
+"""Build the boundary bank of an AMKD config ahead of training.
 
 Training builds the bank itself before its first epoch when none exists;
 this tool does that step alone, e.g. on a GPU machine before a long run,
@@ -11,11 +11,11 @@ already exists is reused, not rebuilt. The tool prints the bank's folder.
 
 Example:
     python tools/build_boundary_bank.py \
-        configs/amkd/resnet56_resnet20_cifar100_bank.py
-    python tools/train.py configs/amkd/resnet56_resnet20_cifar100_bank.py
+        configs/amkd/resnet56_resnet20_cifar100.py
+    python tools/train.py configs/amkd/resnet56_resnet20_cifar100.py
     # over 2 processes (torchrun):
     bash tools/dist_run.sh 2 build_boundary_bank.py \
-        configs/amkd/resnet56_resnet20_cifar100_bank.py --launcher pytorch
+        configs/amkd/resnet56_resnet20_cifar100.py --launcher pytorch
 """
 import argparse
 import os
@@ -33,8 +33,8 @@ from amkd_plugin.utils import UserInputError, set_work_dir, tool_main
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Build the boundary bank of a _bank config')
-    parser.add_argument('config', help='a _bank training config')
+        description='Build the boundary bank of an AMKD config')
+    parser.add_argument('config', help='an AMKD training config with a bank')
     parser.add_argument(
         '--work-dir',
         help='the training work dir; the bank goes to its boundary_bank/')
@@ -71,8 +71,9 @@ def main() -> None:
     cfg = merge_args(Config.fromfile(args.config), args)
     if not cfg.get('model', {}).get('bank'):
         raise UserInputError(
-            f'{args.config} takes no boundary bank (its model has no bank '
-            f'switch): use a _bank config, e.g. configs/amkd/*_bank.py.')
+            f'{args.config} takes no boundary bank (model.bank is None, as '
+            'in the *_online configs): use an AMKD config with a bank, '
+            'e.g. configs/amkd/resnet56_resnet20_cifar100.py.')
     runner = (
         RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))
     path = build_boundary_bank(runner)

@@ -166,7 +166,8 @@ def build_boundary_bank(runner) -> Optional[str]:
         raise UserInputError(
             'The algorithm takes boundary samples from a bank but the train '
             'pipeline has no LoadBoundaryBank: use the dataset config\'s '
-            'bank_train_pipeline (see configs/amkd/*_bank.py).')
+            'bank_train_pipeline, as configs/amkd/*.py do, or model.bank=None '
+            'for the online attack.')
     dataset_cfg = copy.deepcopy(runner.cfg.train_dataloader.dataset)
     dataset_cfg.pipeline = copy.deepcopy(
         runner.cfg.test_dataloader.dataset.pipeline)

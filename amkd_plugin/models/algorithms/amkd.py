@@ -41,7 +41,8 @@ class AMKDDistill(SingleTeacherDistill):
     With ``bank`` set, every training image is attacked once before
     training (:class:`BoundaryBankBuilder`, run by the hook) and the train
     pipeline must carry the banked images (``bank_train_pipeline`` of the
-    dataset configs); ``configs/amkd/*_bank.py`` do both.
+    dataset configs); ``configs/amkd/*.py`` do both, ``*_online.py`` attack
+    online instead.
 
     Student (``architecture``) and teacher may be given as model configs
     or, beyond MMRazor's ``package::path`` form, as
