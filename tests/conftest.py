@@ -299,4 +299,61 @@ def mmrazor_scope():
         yield
 
 
+@pytest.fixture(scope='session')
+def trained_digits_teacher(tmp_path_factory) -> Path:
+    """A briefly trained digits teacher (configs/teachers/resnet20_digits.py):
+    30 SGD steps, BN re-estimated, saved as ``{'state_dict': ...}``.
+
+    About 75% of the held-out digits come out right, in a few seconds.
+    """
+    import copy
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from amkd_plugin.datasets import SklearnDigits
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see single_torch_thread
+    cfg = Config.fromfile(
+        str(Path(__file__).parents[1] / 'configs/teachers/resnet20_digits.py'))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg['data_preprocessor'] = cfg.data_preprocessor
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg.to_dict())
+        train = SklearnDigits(
+            split='train', pipeline=[dict(type='mmpretrain.PackInputs')])
+    generator = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.train()
+    for _ in range(30):
+        rows = torch.randperm(len(train), generator=generator)[:32]
+        data = model.data_preprocessor(
+            pseudo_collate([train[i] for i in rows.tolist()]), True)
+        loss = model(data['inputs'], data['data_samples'], mode='loss')
+        optimizer.zero_grad()
+        loss['loss'].backward()
+        optimizer.step()
+    # The running statistics lag far behind 30 large steps: re-estimate
+    # them as plain averages over 256 training images.
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None
+    with torch.no_grad():
+        for start in range(0, 256, 64):
+            batch = pseudo_collate(
+                [train[i] for i in range(start, start + 64)])
+            model(model.data_preprocessor(batch, False)['inputs'],
+                  mode='tensor')
+    path = tmp_path_factory.mktemp('digits_teacher') / 'teacher.pth'
+    torch.save(dict(state_dict=model.state_dict()), path)
+    torch.set_num_threads(threads)
+    return path
+
+
 # --- end of AMKD unit-test fixtures ----------------------------------------

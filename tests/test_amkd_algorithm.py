@@ -22,11 +22,11 @@ from typing import Dict
 
 import pytest
 import torch
+from helpers import make_student_near_copy
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
-from torch.nn.modules.batchnorm import _BatchNorm
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.models.algorithms import AMKDDistill
@@ -112,17 +112,8 @@ def build_algorithm(cfg) -> AMKDDistill:
 @pytest.fixture
 def algorithm(flagship_cfg, teacher_ckpt) -> AMKDDistill:
     """Teacher resnet8; student a near copy of it with BN in eval mode."""
-    algorithm = build_algorithm(algorithm_cfg(flagship_cfg, teacher_ckpt))
-    algorithm.student.load_state_dict(algorithm.teacher.state_dict())
-    with torch.no_grad():
-        gen = torch.Generator().manual_seed(0)
-        fc = algorithm.student.head.fc
-        fc.weight.add_(0.02 * torch.randn(fc.weight.shape, generator=gen))
-    algorithm.train()
-    for module in algorithm.student.modules():
-        if isinstance(module, _BatchNorm):
-            module.eval()
-    return algorithm
+    return make_student_near_copy(
+        build_algorithm(algorithm_cfg(flagship_cfg, teacher_ckpt)))
 
 
 def raw_images(seed: int = 0) -> torch.Tensor:

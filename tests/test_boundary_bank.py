@@ -20,6 +20,7 @@ from typing import Dict, List
 import numpy as np
 import pytest
 import torch
+from helpers import make_student_near_copy
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
@@ -402,17 +403,7 @@ def algorithm(digits_bank_cfg, digits_teacher_ckpt) -> AMKDDistill:
     cfg.architecture.cfg_path = 'configs/_base_/models/resnet20.py'
     cfg.data_preprocessor = copy.deepcopy(digits_bank_cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope('mmrazor'):
-        algorithm = MODELS.build(cfg)
-    algorithm.student.load_state_dict(algorithm.teacher.state_dict())
-    with torch.no_grad():
-        gen = torch.Generator().manual_seed(0)
-        fc = algorithm.student.head.fc
-        fc.weight.add_(0.02 * torch.randn(fc.weight.shape, generator=gen))
-    algorithm.train()
-    for module in algorithm.student.modules():
-        if isinstance(module, _BatchNorm):
-            module.eval()
-    return algorithm
+        return make_student_near_copy(MODELS.build(cfg))
 
 
 @pytest.fixture

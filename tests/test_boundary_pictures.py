@@ -1,67 +1,42 @@
 # Copyright (c) amkd-mmrazor contributors.
 """tools/analysis/boundary_pictures.py: boundary samples and their paths.
 
-A ResNet20 digits teacher (``configs/teachers/resnet20_digits.py``) is
-trained for a few SGD steps in this process, so that it classifies most
-held-out digits correctly, and saved as ``{'state_dict': ...}``. The same
-file then serves as the "student" classifier checkpoint and as
+The briefly trained ResNet20 digits teacher of conftest.py
+(``trained_digits_teacher``) classifies most held-out digits correctly.
+Its checkpoint serves as the "student" classifier checkpoint and as
 ``--teacher``: the student is the teacher itself, so its curves must equal
 the teacher's. The command line is run for the PNG and for the error of a
 classifier config without ``--teacher``; subprocesses get
 ``OMP_NUM_THREADS=1`` unless the caller sets it.
 """
 import copy
-import importlib.util
 import os
-import subprocess
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
+import helpers
 import pytest
 import torch
+from helpers import REPO, assert_ok, load_tool, tail
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 from PIL import Image
-from torch.nn.modules.batchnorm import _BatchNorm
 
 import amkd_plugin  # noqa: F401  (registers the models and datasets)
 from amkd_plugin.models.task_modules import BoundaryFidelity
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
-REPO = Path(__file__).resolve().parents[1]
-TOOL = REPO / 'tools/analysis/boundary_pictures.py'
+TOOL = 'tools/analysis/boundary_pictures.py'
 TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
 AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
 TIMEOUT = 300
 
 
-def load_tool() -> ModuleType:
-    """Import the tool, which is not in a package."""
-    spec = importlib.util.spec_from_file_location('boundary_pictures', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run(args: Sequence) -> subprocess.CompletedProcess:
-    env = {**os.environ}
-    env.setdefault('OMP_NUM_THREADS', '1')
-    result = subprocess.run([sys.executable, str(TOOL), *map(str, args)],
-                            cwd=REPO,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=TIMEOUT)
-    result.output = result.stdout + result.stderr
-    return result
-
-
-def tail(result: subprocess.CompletedProcess, chars: int = 4000) -> str:
-    return f'exit {result.returncode}; output ends:\n{result.output[-chars:]}'
+def run(args: Sequence):
+    return helpers.run([sys.executable, TOOL, *args], timeout=TIMEOUT)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -75,55 +50,11 @@ def in_repo_root():
 
 @pytest.fixture(scope='module')
 def tool() -> ModuleType:
-    return load_tool()
+    return load_tool(TOOL)
 
 
 @pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory, single_torch_thread) -> Path:
-    """A briefly trained digits teacher: 30 SGD steps, BN re-estimated.
-
-    About 75% of the held-out digits come out right, in a few seconds.
-    """
-    from amkd_plugin.datasets import SklearnDigits
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(TEACHER_CFG)
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg['data_preprocessor'] = cfg.data_preprocessor
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        torch.manual_seed(0)
-        model = MODELS.build(model_cfg.to_dict())
-        train = SklearnDigits(
-            split='train', pipeline=[dict(type='mmpretrain.PackInputs')])
-    generator = torch.Generator().manual_seed(0)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    model.train()
-    for _ in range(30):
-        rows = torch.randperm(len(train), generator=generator)[:32]
-        data = model.data_preprocessor(
-            pseudo_collate([train[i] for i in rows.tolist()]), True)
-        loss = model(data['inputs'], data['data_samples'], mode='loss')
-        optimizer.zero_grad()
-        loss['loss'].backward()
-        optimizer.step()
-    # The running statistics lag far behind 30 large steps: re-estimate
-    # them as plain averages over 256 training images.
-    for module in model.modules():
-        if isinstance(module, _BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None
-    with torch.no_grad():
-        for start in range(0, 256, 64):
-            batch = pseudo_collate(
-                [train[i] for i in range(start, start + 64)])
-            model(model.data_preprocessor(batch, False)['inputs'],
-                  mode='tensor')
-    path = tmp_path_factory.mktemp('boundary_pictures') / 'teacher.pth'
-    torch.save(dict(state_dict=model.state_dict()), path)
-    return path
-
-
-@pytest.fixture(scope='module')
-def student_is_teacher(tool, teacher_ckpt):
+def student_is_teacher(tool, trained_digits_teacher):
     """(cfg, model, student, teacher, fidelity): the classifier config
     with the teacher's checkpoint, and the same as --teacher."""
     cfg = Config.fromfile(TEACHER_CFG)
@@ -132,8 +63,8 @@ def student_is_teacher(tool, teacher_ckpt):
         fidelity = BoundaryFidelity()
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model, student, teacher = tool.build_models(
-            cfg, TEACHER_CFG, str(teacher_ckpt),
-            (TEACHER_CFG, str(teacher_ckpt)))
+            cfg, TEACHER_CFG, str(trained_digits_teacher),
+            (TEACHER_CFG, str(trained_digits_teacher)))
     return cfg, model, student, teacher, fidelity
 
 
@@ -197,12 +128,12 @@ def test_batches_the_teacher_gets_all_wrong_are_skipped(
     assert tool.boundary_paths(student, teacher, model.data_preprocessor,
                                [batch], 2, fidelity, (0.0, 1.0)) == []
 
-def test_distillation_config_gives_student_and_teacher(tool, teacher_ckpt,
-                                                       tmp_path):
+def test_distillation_config_gives_student_and_teacher(
+        tool, trained_digits_teacher, tmp_path):
     """model.student and model.teacher; --teacher replaces the teacher."""
     from mmengine.registry import MODELS
     cfg = Config.fromfile(AMKD_CFG)
-    cfg.merge_from_dict({'model.teacher_ckpt': str(teacher_ckpt)})
+    cfg.merge_from_dict({'model.teacher_ckpt': str(trained_digits_teacher)})
     with DefaultScope.overwrite_default_scope('mmrazor'):
         model_cfg = copy.deepcopy(cfg.model)
         model_cfg['data_preprocessor'] = cfg.data_preprocessor
@@ -212,21 +143,23 @@ def test_distillation_config_gives_student_and_teacher(tool, teacher_ckpt,
         model, student, teacher = tool.build_models(cfg, AMKD_CFG,
                                                     str(checkpoint))
         assert student is model.student and teacher is model.teacher
-        _, _, other = tool.build_models(cfg, AMKD_CFG, str(checkpoint),
-                                        (TEACHER_CFG, str(teacher_ckpt)))
+        _, _, other = tool.build_models(
+            cfg, AMKD_CFG, str(checkpoint),
+            (TEACHER_CFG, str(trained_digits_teacher)))
     assert other is not model.teacher and not other.training
 
 
-def test_command_writes_png_of_expected_size(tool, teacher_ckpt, tmp_path):
+def test_command_writes_png_of_expected_size(tool, trained_digits_teacher,
+                                             tmp_path):
     out = tmp_path / 'pictures' / 'boundary.png'
     dpi = 40
     result = run([
-        TEACHER_CFG, teacher_ckpt, '--teacher', TEACHER_CFG, teacher_ckpt,
+        TEACHER_CFG, trained_digits_teacher, '--teacher', TEACHER_CFG,
+        trained_digits_teacher,
         '--num-images', 2, '--dpi', dpi, '--out', out, '--points', 11,
         '--device', 'cpu', '--cfg-options', 'test_dataloader.batch_size=16'
     ])
-    assert result.returncode == 0, tail(result)
-    assert 'Traceback' not in result.output, tail(result)
+    assert_ok(result)
     assert f'Wrote {out}' in result.stdout, tail(result)
     with Image.open(out) as image:
         assert image.format == 'PNG'
@@ -234,10 +167,10 @@ def test_command_writes_png_of_expected_size(tool, teacher_ckpt, tmp_path):
 
 
 def test_classifier_config_without_teacher_is_one_line_error(
-        teacher_ckpt, tmp_path):
+        trained_digits_teacher, tmp_path):
     result = run([
-        TEACHER_CFG, teacher_ckpt, '--out', tmp_path / 'x.png', '--device',
-        'cpu'
+        TEACHER_CFG, trained_digits_teacher, '--out', tmp_path / 'x.png',
+        '--device', 'cpu'
     ])
     assert result.returncode != 0, tail(result)
     assert 'Traceback' not in result.output, tail(result)

@@ -17,17 +17,17 @@ Subprocesses run with ``OMP_NUM_THREADS=1`` unless the caller sets it.
 """
 import copy
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, Sequence
+from typing import Dict
 
 import pytest
 import torch
+from helpers import REPO, assert_ok, load_tool, run, tail
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -38,24 +38,13 @@ from amkd_plugin.utils import UserInputError
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
-REPO = Path(__file__).resolve().parents[1]
 AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
 TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
 TOOL = 'tools/export_student.py'
 NUM_IMAGES = 32
-TIMEOUT = 600
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def load_tool() -> ModuleType:
-    """Import tools/export_student.py, which is not in a package."""
-    spec = importlib.util.spec_from_file_location('export_student',
-                                                  REPO / TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_classifier(model_cfg: Dict) -> torch.nn.Module:
@@ -70,29 +59,6 @@ def logits(model: torch.nn.Module, batch: Dict) -> torch.Tensor:
     with torch.no_grad():
         inputs = model.data_preprocessor(copy.deepcopy(batch))['inputs']
         return model(inputs, mode='tensor')
-
-
-def run(args: Sequence, timeout: int = TIMEOUT) -> subprocess.CompletedProcess:
-    """Run a command from the repository root and capture its output."""
-    env = {**os.environ}
-    env.setdefault('OMP_NUM_THREADS', '1')
-    result = subprocess.run([str(arg) for arg in args],
-                            cwd=REPO,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=timeout)
-    result.output = result.stdout + result.stderr
-    return result
-
-
-def tail(result: subprocess.CompletedProcess, chars: int = 6000) -> str:
-    return f'exit {result.returncode}; output ends:\n{result.output[-chars:]}'
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, tail(result)
-    assert 'Traceback' not in result.output, tail(result)
 
 
 def top1(result: subprocess.CompletedProcess) -> float:
@@ -117,7 +83,7 @@ def in_repo_root():
 
 @pytest.fixture(scope='module')
 def tool() -> ModuleType:
-    return load_tool()
+    return load_tool(TOOL)
 
 
 @pytest.fixture(scope='module')
@@ -138,21 +104,11 @@ def digits_batch() -> Dict:
 
 
 @pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory) -> Path:
-    """A checkpoint of the digits teacher (random weights suffice)."""
-    torch.manual_seed(0)
-    teacher = build_classifier(Config.fromfile(TEACHER_CFG).model.to_dict())
-    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
-    torch.save(dict(state_dict=teacher.state_dict()), path)
-    return path
-
-
-@pytest.fixture(scope='module')
-def algorithm(amkd_cfg, teacher_ckpt) -> torch.nn.Module:
+def algorithm(amkd_cfg, trained_digits_teacher) -> torch.nn.Module:
     """AMKDDistill of the digits config, its student moved from init."""
     from mmrazor.registry import MODELS
     model_cfg = copy.deepcopy(amkd_cfg.model)
-    model_cfg.teacher_ckpt = str(teacher_ckpt)
+    model_cfg.teacher_ckpt = str(trained_digits_teacher)
     # As the Runner does: the top-level preprocessor goes into the model.
     model_cfg.setdefault('data_preprocessor', amkd_cfg.data_preprocessor)
     torch.manual_seed(0)
@@ -325,9 +281,11 @@ def test_package_student_config_is_refused(tool):
             dict(cfg_path='mmpretrain::resnet/resnet18_8xb32_in1k.py'))
 
 
-def test_checkpoint_without_student_is_refused(tool, teacher_ckpt, tmp_path):
+def test_checkpoint_without_student_is_refused(tool, trained_digits_teacher,
+                                               tmp_path):
     with pytest.raises(UserInputError, match='no student weights'):
-        tool.export_student(AMKD_CFG, str(teacher_ckpt), str(tmp_path))
+        tool.export_student(AMKD_CFG, str(trained_digits_teacher),
+                            str(tmp_path))
 
 
 @pytest.mark.parametrize('case', ['plain config', 'missing checkpoint',
@@ -375,14 +333,14 @@ def test_cli_bad_input(distill_ckpt, tmp_path, case):
 
 
 @pytest.mark.slow
-def test_train_export_and_test(teacher_ckpt, tmp_path):
+def test_train_export_and_test(trained_digits_teacher, tmp_path):
     """A real runner checkpoint, exported and evaluated by the tools.
 
     tools/test.py must give the exported student the accuracy it gives the
     distillation checkpoint: same weights, same preprocessing.
     """
     work_dir = tmp_path / 'amkd'
-    teacher = f'model.teacher_ckpt={teacher_ckpt}'
+    teacher = f'model.teacher_ckpt={trained_digits_teacher}'
     assert_ok(run([
         sys.executable, 'tools/train.py', AMKD_CFG, '--work-dir', work_dir,
         '--no-validate', '--cfg-options', teacher, 'train_cfg.max_epochs=1',

@@ -2,14 +2,13 @@
 """End to end through the real command line tools, on tiny on-disk data.
 
 Every test runs ``tools/train.py``, ``tools/test.py`` or the ``dist_*.sh``
-launchers in a subprocess from the repository root, exactly as a user
-would, with the shipped configs shrunk through ``--cfg-options`` (two
-epochs at most, one CIFAR-100 image per class, no dataloader workers).
+launchers in a subprocess from the repository root (``helpers.run``),
+exactly as a user would, with the shipped configs shrunk through
+``--cfg-options`` (two epochs at most, one CIFAR-100 image per class, no
+dataloader workers).
 
 The teacher trained in (a) is shared by the distillation tests through a
-module-scoped fixture. Subprocesses run with ``OMP_NUM_THREADS=1`` unless
-the caller sets it: on a small shared CPU machine, several OpenMP threads
-per process fighting for cores make each step many times slower.
+module-scoped fixture.
 """
 import json
 import math
@@ -21,41 +20,25 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 import pytest
 import torch
+from helpers import REPO, assert_ok, assert_user_error, run, tail
 
 import amkd_plugin  # noqa: F401  (weights-only loading of runner files)
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TEACHER_CFG = 'configs/teachers/resnet56_cifar100.py'
 TEACHER_CMD = f'python tools/train.py {TEACHER_CFG}'
 # The flagship with the online attack; its default (the boundary bank) is
 # BANK_CFG in (h).
 AMKD_CFG = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
-TOOL_TIMEOUT = 600
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def run(args: Sequence[str],
-        env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """Run a command from the repository root and capture its output."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.setdefault('OMP_NUM_THREADS', '1')
-    result = subprocess.run([str(arg) for arg in args],
-                            cwd=REPO_ROOT,
-                            env=full_env,
-                            capture_output=True,
-                            text=True,
-                            timeout=TOOL_TIMEOUT)
-    result.output = result.stdout + result.stderr
-    return result
 
 
 def data_options(data_root: Path, batch_size: int = 32) -> List[str]:
@@ -103,25 +86,6 @@ def evaluate(config: str,
     return result
 
 
-def tail(result: subprocess.CompletedProcess, chars: int = 6000) -> str:
-    return f'exit {result.returncode}; output ends:\n{result.output[-chars:]}'
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, tail(result)
-    assert 'Traceback' not in result.output, tail(result)
-
-
-def assert_user_error(result: subprocess.CompletedProcess,
-                      *expected: str) -> None:
-    """A nonzero exit with one clear message on stderr, no traceback."""
-    assert result.returncode != 0, tail(result)
-    assert 'Traceback' not in result.output, tail(result)
-    assert 'error: ' in result.stderr, tail(result)
-    for text in expected:
-        assert text in result.stderr, (text, tail(result))
-
-
 def assert_metrics_table(result: subprocess.CompletedProcess) -> dict:
     """test.py printed its table and dumped the same metrics to --out."""
     assert_ok(result)
@@ -164,7 +128,7 @@ def save_model_checkpoint(config: str, path: Path) -> Path:
     """Save freshly initialised weights of a config's (classifier) model."""
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(REPO_ROOT / config)
+    cfg = Config.fromfile(REPO / config)
     model = MODELS.build(cfg.model)
     model.init_weights()
     torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
@@ -409,7 +373,7 @@ def released_teacher(teacher_cfg: str, path: Path) -> Path:
     from amkd_plugin.models.backbones.benchmark_names import \
         CLASSIFIER_PREFIXES
     name = Path(teacher_cfg).stem.rsplit('_cifar100', 1)[0]
-    model = MODELS.build(Config.fromfile(REPO_ROOT / teacher_cfg).model)
+    model = MODELS.build(Config.fromfile(REPO / teacher_cfg).model)
     model.init_weights()
     network = {
         (CLASSIFIER_PREFIXES[name] + key[len('head.fc.'):]
@@ -429,7 +393,7 @@ def test_benchmark_pair_trains_from_a_released_teacher(pair, tmp_path,
     built, from a teacher file in the benchmark's released format."""
     from mmengine.config import Config
     config = f'configs/amkd/{pair}_cifar100.py'
-    teacher_cfg = Config.fromfile(REPO_ROOT / config).model.teacher.cfg_path
+    teacher_cfg = Config.fromfile(REPO / config).model.teacher.cfg_path
     arch = Path(teacher_cfg).stem.rsplit('_cifar100', 1)[0]
     ckpt = released_teacher(
         teacher_cfg, tmp_path / f'{arch}_vanilla' / 'ckpt_epoch_240.pth')
@@ -684,7 +648,7 @@ def test_stock_mmrazor_kd_config_trains(tmp_path, cifar100_tiny):
         'configs/_base_/models/resnet14.py', tmp_path / 'resnet14.pth')
     config = tmp_path / 'kd_logits_resnet14_resnet8_cifar100.py'
     config.write_text(
-        STOCK_KD_CONFIG.format(repo=REPO_ROOT, teacher_ckpt=teacher_ckpt))
+        STOCK_KD_CONFIG.format(repo=REPO, teacher_ckpt=teacher_ckpt))
     work_dir = tmp_path / 'work'
     result = train(config, work_dir, cifar100_tiny, 'train_cfg.max_epochs=1')
     assert_ok(result)
@@ -729,7 +693,7 @@ def test_distributed_training_on_cpu(tmp_path, cifar100_tiny):
     (tmp_path / 'rank_dump_hook.py').write_text(RANK_DUMP_HOOK)
     config = tmp_path / 'resnet8_cifar100_dump.py'
     config.write_text(
-        f"_base_ = ['{REPO_ROOT / TEACHER_CFG}']\n"
+        f"_base_ = ['{REPO / TEACHER_CFG}']\n"
         "custom_imports = dict(imports=['amkd_plugin', 'rank_dump_hook'], "
         'allow_failed_imports=False)\n'
         "custom_hooks = [dict(type='DumpRankParamsHook')]\n")

@@ -18,65 +18,37 @@ Example:
         configs/amkd/resnet56_resnet20_cifar100.py --launcher pytorch
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.dist import get_rank
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
     build_boundary_bank
-from amkd_plugin.utils import UserInputError, set_work_dir, tool_main
+from amkd_plugin.utils import (UserInputError, add_run_arguments,
+                               build_runner, parse_run_args, run_config,
+                               tool_main)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Build the boundary bank of an AMKD config')
     parser.add_argument('config', help='an AMKD training config with a bank')
-    parser.add_argument(
-        '--work-dir',
-        help='the training work dir; the bank goes to its boundary_bank/')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings as for tools/train.py; give training '
-        'the same ones, or it looks for another bank')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
-
-
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply the command line on top of the config, as tools/train.py."""
-    cfg.launcher = args.launcher
-    set_work_dir(cfg, args.config, args.work_dir)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
+    add_run_arguments(
+        parser, 'override config settings as for tools/train.py; give '
+        'training the same ones, or it looks for another bank')
+    return parse_run_args(parser)
 
 
 @tool_main
 def main() -> None:
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = run_config(args)
     if not cfg.get('model', {}).get('bank'):
         raise UserInputError(
             f'{args.config} takes no boundary bank (model.bank is None, as '
             'in the *_online configs): use an AMKD config with a bank, '
             'e.g. configs/amkd/resnet56_resnet20_cifar100.py.')
-    runner = (
-        RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))
-    path = build_boundary_bank(runner)
+    path = build_boundary_bank(build_runner(cfg))
     if get_rank() == 0:
         print(f'Boundary bank: {osp.abspath(path)}', flush=True)
 

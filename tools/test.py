@@ -6,23 +6,20 @@ Example:
         work_dirs/resnet56_resnet20_cifar100/epoch_240.pth
 """
 import argparse
-import os
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
-from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config
 
 from amkd_plugin.models.algorithms.model_loading import load_model_checkpoint
-from amkd_plugin.utils import format_metrics, set_work_dir, tool_main
+from amkd_plugin.utils import (add_run_arguments, build_runner,
+                               format_metrics, parse_run_args, run_config,
+                               tool_main, unwrap)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a checkpoint')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs')
     parser.add_argument(
         '--out', help='dump the metrics to this file (.json, .yaml or .pkl)')
     parser.add_argument(
@@ -37,20 +34,10 @@ def parse_args() -> argparse.Namespace:
         metavar=('CONFIG', 'CHECKPOINT'),
         help='the teacher to measure boundary fidelity against (implies '
         '--fidelity)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. test_dataloader.batch_size=256')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_run_arguments(
+        parser,
+        'override config settings, e.g. test_dataloader.batch_size=256')
+    return parse_run_args(parser)
 
 
 def add_fidelity_hook(cfg: Config, teacher: Optional[List[str]]) -> None:
@@ -67,23 +54,17 @@ def add_fidelity_hook(cfg: Config, teacher: Optional[List[str]]) -> None:
 @tool_main
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    set_work_dir(cfg, args.config, args.work_dir)
+    cfg = run_config(args)
     # Loaded below, strictly: MMEngine's own load_from skips keys that do
     # not fit and would evaluate a half-random model.
     cfg.load_from = None
-    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
+    cfg.custom_hooks = [
+        *cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
     if args.fidelity or args.teacher:
         add_fidelity_hook(cfg, args.teacher)
 
-    runner = (
-        RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))
-    model = runner.model.module if is_model_wrapper(
-        runner.model) else runner.model
-    load_model_checkpoint(model, args.checkpoint, args.config)
+    runner = build_runner(cfg)
+    load_model_checkpoint(unwrap(runner.model), args.checkpoint, args.config)
     metrics = runner.test()
     if runner.rank == 0:
         print(format_metrics(metrics))

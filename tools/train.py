@@ -5,22 +5,19 @@ Example:
     python tools/train.py configs/teachers/resnet56_cifar100.py
 """
 import argparse
-import os
 
-from mmengine.config import Config, DictAction
-from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
+from mmengine.config import Config
 from mmengine.runner import Runner, find_latest_checkpoint
 
 from amkd_plugin.models.algorithms.model_loading import \
     check_model_checkpoint
-from amkd_plugin.utils import set_work_dir, tool_main
+from amkd_plugin.utils import (add_run_arguments, build_runner,
+                               parse_run_args, run_config, tool_main, unwrap)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -35,48 +32,34 @@ def parse_args() -> argparse.Namespace:
         '--no-validate',
         action='store_true',
         help='do not evaluate checkpoints during training')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. train_cfg.max_epochs=1 '
+    add_run_arguments(
+        parser, 'override config settings, e.g. train_cfg.max_epochs=1 '
         '"optim_wrapper.optimizer.lr=0.1"')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_run_args(parser)
 
 
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply the command line on top of the config."""
-    cfg.launcher = args.launcher
-    set_work_dir(cfg, args.config, args.work_dir)
-    if args.no_validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
+def merge_args(args: argparse.Namespace) -> Config:
+    """The config with the command line applied."""
+
+    def apply(cfg: Config) -> None:
+        if args.no_validate:
+            cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+        if args.amp:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if args.resume == 'auto':
+            cfg.resume, cfg.load_from = True, None
+        elif args.resume is not None:
+            cfg.resume, cfg.load_from = True, args.resume
+
+    return run_config(args, apply)
 
 
 @tool_main
 def main() -> None:
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
-    runner = (
-        RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg))
+    cfg = merge_args(args)
+    runner = build_runner(cfg)
     check_start_checkpoint(runner, cfg, args.config)
     runner.train()
 
@@ -89,9 +72,7 @@ def check_start_checkpoint(runner: Runner, cfg: Config, config: str) -> None:
     if cfg.get('resume') and checkpoint is None:
         checkpoint = find_latest_checkpoint(cfg.work_dir)
     if checkpoint:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        check_model_checkpoint(model, checkpoint, config)
+        check_model_checkpoint(unwrap(runner.model), checkpoint, config)
 
 
 if __name__ == '__main__':

@@ -57,8 +57,9 @@ class TinyImageNet(BaseDataset):
             raise UserValueError(
                 f'split must be one of {self.SPLITS}, got {split!r}.')
         if not data_root:
-            raise UserValueError('TinyImageNet needs data_root, the extracted '
-                             f'tiny-imagenet-200 folder:\n{EXPECTED_LAYOUT}')
+            raise UserValueError(
+                'TinyImageNet needs data_root, the extracted '
+                f'tiny-imagenet-200 folder:\n{EXPECTED_LAYOUT}')
         self.split = split
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
@@ -80,8 +81,9 @@ class TinyImageNet(BaseDataset):
         data_list = []
         for img_path, wnid in samples:
             if wnid not in label_of:
-                raise UserValueError(f'{img_path} is labelled {wnid!r}, which is '
-                                 f'not in {self._path("wnids.txt")}.')
+                raise UserValueError(
+                    f'{img_path} is labelled {wnid!r}, which is not in '
+                    f'{self._path("wnids.txt")}.')
             data_list.append(dict(img_path=img_path, gt_label=label_of[wnid]))
         return data_list
 
@@ -112,7 +114,7 @@ class TinyImageNet(BaseDataset):
         unnamed = [wnid for wnid in wnids if wnid not in names]
         if unnamed:
             raise UserValueError(f'{self._path("words.txt")} has no names for '
-                             f'{unnamed}.')
+                                 f'{unnamed}.')
         return names
 
     def _train_samples(self, wnids: List[str]) -> List[Tuple[str, str]]:

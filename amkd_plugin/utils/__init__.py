@@ -1,10 +1,12 @@
 # Copyright (c) amkd-mmrazor contributors.
-from .cli import (UserInputError, UserValueError, format_metrics,
-                  set_work_dir, tool_main)
+from .cli import (UserInputError, UserValueError, add_run_arguments,
+                  build_runner, format_metrics, parse_run_args, run_config,
+                  set_work_dir, tool_main, unwrap)
 from .modes import eval_mode
 from .registry import build_in_mmrazor
 
 __all__ = [
-    'UserInputError', 'UserValueError', 'build_in_mmrazor', 'eval_mode',
-    'format_metrics', 'set_work_dir', 'tool_main'
+    'UserInputError', 'UserValueError', 'add_run_arguments',
+    'build_in_mmrazor', 'build_runner', 'eval_mode', 'format_metrics',
+    'parse_run_args', 'run_config', 'set_work_dir', 'tool_main', 'unwrap'
 ]

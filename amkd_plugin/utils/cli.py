@@ -1,12 +1,18 @@
 # Copyright (c) amkd-mmrazor contributors.
 """What the command line tools share: user-facing errors and metric tables."""
+import argparse
 import functools
+import os
 import os.path as osp
 import sys
 from typing import Callable, Dict, Optional
 
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+from torch import nn
 
 
 class UserInputError(RuntimeError):
@@ -47,6 +53,56 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
             dist.destroy_process_group()
 
     return wrapper
+
+
+def add_run_arguments(parser: argparse.ArgumentParser,
+                      cfg_options_help: str) -> None:
+    """``--work-dir``, ``--cfg-options``, ``--launcher`` and
+    ``--local-rank``, as every OpenMMLab tool takes them."""
+    parser.add_argument('--work-dir', help='the dir of logs, checkpoints '
+                        'and the boundary bank')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help=cfg_options_help)
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_run_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the command line of a tool with :func:`add_run_arguments`."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def run_config(args: argparse.Namespace,
+               apply: Optional[Callable[[Config], None]] = None) -> Config:
+    """The config of ``args.config`` with the command line merged in:
+    launcher and work dir, then the tool's own flags (``apply``), then
+    ``--cfg-options``, which have the last word."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.config, args.work_dir)
+    if apply is not None:
+        apply(cfg)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The config's runner, as MMEngine's own tools build it."""
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
+        cfg)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DDP (or other) wrapper."""
+    return model.module if is_model_wrapper(model) else model
 
 
 def set_work_dir(cfg: Config, config: str, work_dir: Optional[str]) -> None:

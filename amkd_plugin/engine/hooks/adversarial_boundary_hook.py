@@ -68,7 +68,7 @@ class AdversarialBoundaryHook(Hook):
                  scale: float = 1.) -> None:
         if schedule not in ('linear', 'cosine', 'constant'):
             raise UserValueError("schedule must be 'linear', 'cosine' or "
-                             f"'constant', got {schedule!r}.")
+                                 f"'constant', got {schedule!r}.")
         if not 0 < end or not 0 <= warmup < 1 or scale < 0:
             raise UserValueError(
                 f'Need end > 0, 0 <= warmup < 1 and scale >= 0, got '

@@ -55,9 +55,10 @@ class BoundaryFidelityHook(Hook):
                  max_images: Optional[int] = None,
                  teacher: Optional[Dict] = None) -> None:
         if interval < 1 or (max_images is not None and max_images < 1):
-            raise UserValueError('BoundaryFidelityHook needs interval >= 1 and '
-                             f'max_images >= 1 or None; got interval='
-                             f'{interval}, max_images={max_images}.')
+            raise UserValueError(
+                'BoundaryFidelityHook needs interval >= 1 and '
+                f'max_images >= 1 or None; got interval={interval}, '
+                f'max_images={max_images}.')
         self.fidelity = build_in_mmrazor(TASK_UTILS, fidelity)
         self.interval = interval
         self.max_images = max_images

@@ -73,7 +73,7 @@ class AMKDDistill(SingleTeacherDistill):
                  **kwargs) -> None:
         if kwargs.get('teacher_trainable'):
             raise UserValueError('AMKD attacks a frozen teacher: its boundary '
-                             'must not move. Set teacher_trainable=False.')
+                                 'must not move. Set teacher_trainable=False.')
         super().__init__(
             architecture=resolve_model_config(architecture),
             teacher=resolve_model_config(teacher),

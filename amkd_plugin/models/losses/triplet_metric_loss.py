@@ -64,7 +64,7 @@ class TripletMetricLoss(nn.Module):
         _check_choice('apply_to', apply_to, ('boundary', 'clean'))
         if negative == 'target' and apply_to == 'clean':
             raise UserValueError("negative='target' needs boundary samples (a "
-                             "target class k); use apply_to='boundary'.")
+                                 "target class k); use apply_to='boundary'.")
         self.margin = margin
         self.distance = distance
         self.normalize = normalize
@@ -140,4 +140,5 @@ class TripletMetricLoss(nn.Module):
 
 def _check_choice(name: str, value: str, choices: tuple) -> None:
     if value not in choices:
-        raise UserValueError(f'{name} must be one of {choices}, got {value!r}.')
+        raise UserValueError(
+            f'{name} must be one of {choices}, got {value!r}.')

@@ -1,0 +1,89 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""Helpers the test modules share: running the tools, near-copy students.
+
+Imported as ``helpers`` (pytest puts this folder on ``sys.path``); the
+mmrazor wheel installs a top-level ``tests`` package, so never
+``tests.helpers``. Fixtures live in conftest.py.
+"""
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Optional, Sequence
+
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+REPO = Path(__file__).resolve().parents[1]
+TOOL_TIMEOUT = 600
+
+
+def run(args: Sequence,
+        env: Optional[dict] = None,
+        timeout: int = TOOL_TIMEOUT) -> subprocess.CompletedProcess:
+    """Run a command from the repository root and capture its output.
+
+    Subprocesses get ``OMP_NUM_THREADS=1`` unless the caller sets it: on a
+    small shared CPU machine, several OpenMP threads per process fighting
+    for cores make each step many times slower.
+    """
+    full_env = {**os.environ, **(env or {})}
+    full_env.setdefault('OMP_NUM_THREADS', '1')
+    result = subprocess.run([str(arg) for arg in args],
+                            cwd=REPO,
+                            env=full_env,
+                            capture_output=True,
+                            text=True,
+                            timeout=timeout)
+    result.output = result.stdout + result.stderr
+    return result
+
+
+def tail(result: subprocess.CompletedProcess, chars: int = 6000) -> str:
+    return f'exit {result.returncode}; output ends:\n{result.output[-chars:]}'
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, tail(result)
+    assert 'Traceback' not in result.output, tail(result)
+
+
+def assert_user_error(result: subprocess.CompletedProcess,
+                      *expected: str) -> None:
+    """A nonzero exit with one clear message on stderr, no traceback."""
+    assert result.returncode != 0, tail(result)
+    assert 'Traceback' not in result.output, tail(result)
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith('error: ')]
+    assert len(errors) == 1, tail(result)
+    for text in expected:
+        assert text in errors[0], (text, tail(result))
+
+
+def load_tool(path: str) -> ModuleType:
+    """Import a tool of ``tools/``, which is not in a package."""
+    spec = importlib.util.spec_from_file_location(
+        Path(path).stem, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_student_near_copy(algorithm: torch.nn.Module) -> torch.nn.Module:
+    """Make the student a near copy of the teacher, BatchNorm in eval mode.
+
+    Both then get nearly every image right, so the attack has candidates,
+    and their outputs still differ (a little noise on the classifier), so
+    the selection's disagreement is not a tie.
+    """
+    algorithm.student.load_state_dict(algorithm.teacher.state_dict())
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(0)
+        fc = algorithm.student.head.fc
+        fc.weight.add_(0.02 * torch.randn(fc.weight.shape, generator=gen))
+    algorithm.train()
+    for module in algorithm.student.modules():
+        if isinstance(module, _BatchNorm):
+            module.eval()
+    return algorithm
