@@ -884,6 +884,75 @@ def test_distributed_bank_training_on_cpu(tmp_path, teacher, banked):
     assert [p.name for p in banks] == [banked.path.name]
 
 
+def two_machines(config: str, work_dirs: List[Path], data_root: Path,
+                 *options: str) -> List[subprocess.CompletedProcess]:
+    """tools/dist_train.sh as on two machines of one process each: two
+    torchrun launches with NNODES=2 and NODE_RANK 0 and 1 (torchrun tells
+    each rank its machine through GROUP_RANK), run at the same time."""
+    port = str(free_port())
+    launches = [
+        subprocess.Popen(
+            ['bash', 'tools/dist_train.sh', config, '1', '--work-dir',
+             work_dir, '--cfg-options', *data_options(data_root, 16),
+             'env_cfg.dist_cfg.backend=gloo', *options],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, 'OMP_NUM_THREADS': '1', 'NNODES': '2',
+                 'NODE_RANK': str(node), 'PORT': port,
+                 'PYTHON': sys.executable})
+        for node, work_dir in enumerate(map(str, work_dirs))
+    ]
+    results = []
+    for launch in launches:
+        stdout, stderr = launch.communicate(timeout=600)
+        result = subprocess.CompletedProcess(launch.args, launch.returncode,
+                                             stdout, stderr)
+        result.output = stdout + stderr
+        results.append(result)
+    return results
+
+
+def test_two_machines_build_the_bank_once(tmp_path, teacher, banked):
+    """Rank 0's machine builds, the other waits and reads the committed
+    bank from the shared work dir: one bank, the single-process one."""
+    work_dir = tmp_path / 'shared'
+    results = two_machines(BANK_CFG, [work_dir, work_dir], teacher.data_root,
+                           'train_cfg.max_epochs=1',
+                           f'model.teacher_ckpt={teacher.checkpoint}')
+    for result in results:
+        assert_ok(result)
+    output = ''.join(r.output for r in results)
+    assert output.count('Boundary bank: building') == 1, output[-4000:]
+    assert 'Epoch(train) [1][4/4]' in output
+    bank, = (work_dir / 'boundary_bank').iterdir()
+    assert bank.name == banked.path.name
+    shared, single = bank_arrays(bank), bank_arrays(banked.path)
+    for name in BANK_FIELDS:
+        np.testing.assert_array_equal(shared[name], single[name],
+                                      err_msg=name)
+
+
+def test_two_machines_without_a_shared_work_dir_stop(tmp_path, teacher):
+    """The second machine's work dir is another folder: it would never see
+    the bank, so both stop with one line before building."""
+    results = two_machines(BANK_CFG, [tmp_path / 'one', tmp_path / 'two'],
+                           teacher.data_root, 'train_cfg.max_epochs=1',
+                           f'model.teacher_ckpt={teacher.checkpoint}')
+    for result in results:
+        assert result.returncode != 0, tail(result)
+        errors = [line for line in result.stderr.splitlines()
+                  if line.startswith('error: ')]
+        assert len(errors) == 1, tail(result)
+        for text in ('is not shared by all ranks', 'rank 1 (node 1)',
+                     'tools/build_boundary_bank.py'):
+            assert text in errors[0], tail(result)
+        # The one traceback is torchrun's report that its worker failed.
+        assert result.output.count('Traceback') == result.output.count(
+            'ChildFailedError: '), tail(result)
+        assert 'Boundary bank: building' not in result.output
+    assert not list((tmp_path / 'one' / 'boundary_bank').iterdir())
+
+
 def test_bank_does_not_depend_on_the_process_count(tmp_path, teacher):
     """Built by 1 and by 2 processes (batches of 16 go round the ranks;
     targets drawn per image), the bank is the same, array for array."""

@@ -73,10 +73,10 @@ class BoundaryBankFile:
        committed ``path`` first, its bank is kept and ours is deleted.
 
     Writers of disjoint indices never need merging. Memory maps of one file
-    stay coherent between processes of one machine; ranks on several
-    machines would need a shared filesystem with coherent ``mmap`` writes,
-    which NFS does not promise (neighbouring indices share pages), so build
-    a bank on one machine.
+    stay coherent between processes of one machine only (NFS does not
+    promise coherent ``mmap`` writes, and neighbouring indices share
+    pages), so the writers of a bank must share a machine;
+    :class:`BoundaryBankBuilder` sees to that.
 
     Do not construct directly; use :meth:`create`, :meth:`open_partial` or
     :meth:`open`.

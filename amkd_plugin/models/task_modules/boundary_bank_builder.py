@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import (all_reduce, barrier, broadcast_object_list,
-                           get_dist_info)
+                           get_rank)
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from mmpretrain.structures import DataSample
@@ -20,6 +20,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from amkd_plugin.datasets import BoundaryBankFile
 from amkd_plugin.utils import UserValueError, build_in_mmrazor, eval_mode
+from amkd_plugin.utils.dist import (check_shared_folder, first_machine_ranks,
+                                    on_every_rank)
 from .boundary_attack import (Bound, BoundaryAttack, BoundarySamples,
                               pixel_bounds)
 
@@ -56,9 +58,14 @@ class BoundaryBankBuilder:
     The bank lives at ``<root>/<key>`` where the key hashes the teacher's
     weights, the dataset and these settings: a second run reuses it, a
     changed teacher or setting builds a new one, and the log says which.
-    Under distributed training each rank attacks its share of the indices
-    into the same memory-mapped files; rank 0 commits the bank once all
-    ranks are done, and nobody returns before that.
+    Under distributed training the ranks on rank 0's machine attack whole
+    batches in turn, each image's target drawn from a stream of (seed,
+    index), into the same memory-mapped files (the same bank for any
+    process count); rank 0 commits it once they are done. Ranks on other
+    machines wait, then read the committed bank, so the work dir must be
+    shared: every rank checks it sees what rank 0 writes there, and all
+    stop with one line if not. A bank that every rank already sees (built
+    ahead by ``tools/build_boundary_bank.py``) is reused as it is.
 
     Args:
         attack (dict): ``BoundaryAttack`` config of the build (its update
@@ -141,10 +148,15 @@ class BoundaryBankBuilder:
             str: The complete bank's folder.
         """
         path = osp.join(root, self.key(teacher, dataset_id))
-        if BoundaryBankFile.exists(path):
+        if on_every_rank(BoundaryBankFile.exists(path)):
             BoundaryBankFile.open(path)  # a damaged bank stops here, named
             print_log(f'Boundary bank: reusing {path}.', 'current')
             return path
+        check_shared_folder(
+            root, 'A bank built on one machine is read by all: give every '
+            'machine the same --work-dir on a shared filesystem, or build '
+            'the bank ahead (tools/build_boundary_bank.py) and copy it into '
+            'each machine\'s work dir.')
         others = sorted(name for name in os.listdir(root)
                         if '.partial-' not in name) if osp.isdir(root) else []
         print_log(
@@ -153,7 +165,11 @@ class BoundaryBankBuilder:
             (f'; the banks in {root} ({", ".join(others)}) are for another '
              'teacher, dataset or setting' if others else '') + '.',
             'current')
-        rank, world_size = get_dist_info()
+        rank = get_rank()
+        # Memory maps of one file stay coherent between the processes of
+        # one machine only: the ranks on rank 0's machine build, the
+        # others wait, then read the committed bank.
+        builder, builders = first_machine_ranks()
         image_shape = tuple(dataset[0]['inputs'].permute(1, 2, 0).shape)
         bank = (BoundaryBankFile.create(path, len(dataset), self.top_k or 1,
                                         image_shape,
@@ -162,20 +178,23 @@ class BoundaryBankBuilder:
                 if rank == 0 else None)
         partial = [bank.partial_path if bank else None]
         broadcast_object_list(partial)
-        if rank != 0:
-            bank = BoundaryBankFile.open_partial(partial[0])
-        # Whole batches go round the ranks, so every image is attacked in
-        # the batch it has in a single process: the same floats, the same
-        # bank, whatever the process count.
-        batches = range(0, len(dataset), self.batch_size)
-        mine = [i for start in batches[rank::world_size]
-                for i in range(start, min(start + self.batch_size,
-                                          len(dataset)))]
-        with eval_mode(teacher):  # BatchNorm statistics must not move
-            sums = self._fill(bank, teacher, data_preprocessor,
-                              Subset(dataset, mine), show_progress=rank == 0)
+        sums = torch.zeros(6, dtype=torch.float64)
+        if builder is not None:
+            if rank != 0:
+                bank = BoundaryBankFile.open_partial(partial[0])
+            # Whole batches go round the builders, so every image is
+            # attacked in the batch it has in a single process: the same
+            # floats, the same bank, whatever the process count.
+            batches = range(0, len(dataset), self.batch_size)
+            mine = [i for start in batches[builder::builders]
+                    for i in range(start, min(start + self.batch_size,
+                                              len(dataset)))]
+            with eval_mode(teacher):  # BatchNorm statistics must not move
+                sums = self._fill(bank, teacher, data_preprocessor,
+                                  Subset(dataset, mine),
+                                  show_progress=rank == 0)
+            bank.flush()
         self._report(sums)
-        bank.flush()
         barrier()
         if rank == 0:
             bank.commit()
