@@ -6,15 +6,13 @@ used by the KD benchmark: a stride-2 stem, seven groups of inverted
 residuals with ImageNet strides after the stem, and a 1x1 conv to 1280
 channels, so 32x32 inputs end at 2x2.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
-from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from .utils import (DEFAULT_INIT_CFG, freeze_norm_stats,
-                    normalize_out_indices)
+from .utils import DEFAULT_INIT_CFG, CIFARBackbone
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int,
@@ -81,13 +79,14 @@ class InvertedResidual(nn.Module):
 
 
 @MODELS.register_module()
-class CIFARMobileNetV2(BaseBackbone):
+class CIFARMobileNetV2(CIFARBackbone):
     """CIFAR MobileNetV2 (RepDistiller ``models/mobilenetv2.py``).
 
     Parameter names (``conv1.0/1``, ``blocks.{i}.{j}.conv.{k}``,
     ``conv2.0/1``) match RepDistiller so its checkpoints load after adding
     the ``backbone.`` prefix. Stages 0-6 are the seven inverted-residual
-    groups, stage 7 the final 1x1 conv.
+    groups, stage 7 the final 1x1 conv. On 32x32 inputs stages 0-1 are
+    16x16, 2 is 8x8, 3-4 are 4x4 and 5-7 are 2x2.
 
     Args:
         widen_factor (float): Width multiplier of the stem and the blocks;
@@ -98,11 +97,10 @@ class CIFARMobileNetV2(BaseBackbone):
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to ``(7, )``, the final conv.
-        frozen_stages (int): Stages to freeze (no grad, eval mode); 0 freezes
-            the stem only, ``i > 0`` the stem and the first i stages, -1
-            nothing. Defaults to -1.
-        norm_eval (bool): Keep every BatchNorm in eval mode during training,
-            freezing running statistics. Defaults to False.
+        frozen_stages (int): Stages to freeze, as in
+            :class:`CIFARBackbone`. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm statistics frozen in training.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to Kaiming fan-out convs and unit BatchNorm.
     """
@@ -111,6 +109,9 @@ class CIFARMobileNetV2(BaseBackbone):
     arch_setting = ((16, 1, 1), (24, 2, 1), (32, 3, 2), (64, 4, 2),
                     (96, 3, 1), (160, 3, 2), (320, 1, 1))
     num_stages = 8
+    stem_names = ('conv1', )
+    stage_names = tuple(f'blocks.{i}'
+                        for i in range(len(arch_setting))) + ('conv2', )
 
     def __init__(self,
                  widen_factor: float = 0.5,
@@ -121,14 +122,8 @@ class CIFARMobileNetV2(BaseBackbone):
                  norm_eval: bool = False,
                  init_cfg: Optional[Union[dict, list]] = DEFAULT_INIT_CFG
                  ) -> None:
-        super().__init__(init_cfg)
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_stages}], got {frozen_stages}')
+        super().__init__(out_indices, frozen_stages, norm_eval, init_cfg)
         self.widen_factor = widen_factor
-        self.out_indices = normalize_out_indices(out_indices, self.num_stages)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
 
         stage_in = int(32 * widen_factor)
         self.conv1 = _conv_bn_relu(in_channels, stage_in, 3, stride=2)
@@ -153,47 +148,6 @@ class CIFARMobileNetV2(BaseBackbone):
 
         self._freeze_stages()
 
-    def _stages(self) -> list:
-        return list(self.blocks) + [self.conv2]
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        for module in [self.conv1] + self._stages()[:self.frozen_stages]:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Extract features.
-
-        Args:
-            x (torch.Tensor): Images of shape (N, C, H, W).
-
-        Returns:
-            tuple[torch.Tensor, ...]: Outputs of the stages in
-            ``out_indices``; on 32x32 inputs stages 0-1 are 16x16, 2 is
-            8x8, 3-4 are 4x4 and 5-7 are 2x2.
-        """
-        x = self.conv1(x)
-        outs = []
-        for i, stage in enumerate(self._stages()):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def train(self, mode: bool = True) -> 'CIFARMobileNetV2':
-        """Set train mode while keeping frozen stages and norms in eval.
-
-        Args:
-            mode (bool): Whether to set training mode. Defaults to True.
-
-        Returns:
-            CIFARMobileNetV2: self.
-        """
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            freeze_norm_stats(self)
-        return self
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply conv1, a conv-BN-ReLU of stride 2."""
+        return self.conv1(x)

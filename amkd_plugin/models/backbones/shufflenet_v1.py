@@ -5,17 +5,15 @@ A 1x1 stem conv to 24 channels without stride or pooling, then three stages
 of ShuffleNet units whose first unit halves the resolution, so 32x32 inputs
 end at 4x4.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.utils import channel_shuffle
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from .utils import (DEFAULT_INIT_CFG, freeze_norm_stats,
-                    normalize_out_indices)
+from .utils import DEFAULT_INIT_CFG, CIFARBackbone
 
 
 class ShuffleUnit(nn.Module):
@@ -80,12 +78,13 @@ class ShuffleUnit(nn.Module):
 
 
 @MODELS.register_module()
-class CIFARShuffleNetV1(BaseBackbone):
+class CIFARShuffleNetV1(CIFARBackbone):
     """CIFAR ShuffleNetV1 (RepDistiller ``models/ShuffleNetv1.py``).
 
     Parameter names (``conv1``, ``bn1``, ``layer{i}.{j}.conv1`` ...
     ``bn3``) match RepDistiller so its checkpoints load after adding the
     ``backbone.`` prefix. The defaults give ``ShuffleV1`` (groups 3).
+    Stage i's output has stride ``2**(i + 1)`` relative to the input.
 
     Args:
         groups (int): Groups of the grouped 1x1 convs. The very first one
@@ -97,17 +96,18 @@ class CIFARShuffleNetV1(BaseBackbone):
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to ``(2, )``, the last stage.
-        frozen_stages (int): Stages to freeze (no grad, eval mode); 0 freezes
-            the stem only, ``i > 0`` the stem and stages 1..i, -1 nothing.
-            Defaults to -1.
-        norm_eval (bool): Keep every BatchNorm in eval mode during training,
-            freezing running statistics. Defaults to False.
+        frozen_stages (int): Stages to freeze, as in
+            :class:`CIFARBackbone`. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm statistics frozen in training.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to Kaiming fan-out convs and unit BatchNorm.
     """
 
     num_stages = 3
     stem_channels = 24
+    stem_names = ('conv1', 'bn1')
+    stage_names = ('layer1', 'layer2', 'layer3')
 
     def __init__(self,
                  groups: int = 3,
@@ -119,28 +119,21 @@ class CIFARShuffleNetV1(BaseBackbone):
                  norm_eval: bool = False,
                  init_cfg: Optional[Union[dict, list]] = DEFAULT_INIT_CFG
                  ) -> None:
-        super().__init__(init_cfg)
         if len(stage_channels) != self.num_stages or len(
                 stage_blocks) != self.num_stages:
             raise ValueError('stage_channels and stage_blocks must hold 3 '
                              f'values each, got {tuple(stage_channels)} and '
                              f'{tuple(stage_blocks)}')
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_stages}], got {frozen_stages}')
+        super().__init__(out_indices, frozen_stages, norm_eval, init_cfg)
         self.groups = groups
-        self.out_indices = normalize_out_indices(out_indices, self.num_stages)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
 
         self.conv1 = nn.Conv2d(
             in_channels, self.stem_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(self.stem_channels)
 
-        self.layer_names = []
         stage_in = self.stem_channels
-        for i, (stage_out, num_blocks) in enumerate(
-                zip(stage_channels, stage_blocks)):
+        for i, (name, stage_out, num_blocks) in enumerate(
+                zip(self.stage_names, stage_channels, stage_blocks)):
             # The stride-2 unit concatenates its input, so its branch only
             # adds the missing channels.
             units = [
@@ -151,56 +144,12 @@ class CIFARShuffleNetV1(BaseBackbone):
                 ShuffleUnit(stage_out, stage_out, 1, groups, groups)
                 for _ in range(num_blocks - 1)
             ]
-            name = f'layer{i + 1}'
             self.add_module(name, nn.Sequential(*units))
-            self.layer_names.append(name)
             stage_in = stage_out
         self.out_channels = tuple(stage_channels[i] for i in self.out_indices)
 
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv1, self.bn1] + [
-            getattr(self, name)
-            for name in self.layer_names[:self.frozen_stages]
-        ]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Extract features.
-
-        Args:
-            x (torch.Tensor): Images of shape (N, C, H, W).
-
-        Returns:
-            tuple[torch.Tensor, ...]: Outputs of the stages in
-            ``out_indices``; stage i has stride ``2**(i + 1)`` relative to
-            input.
-        """
-        x = F.relu(self.bn1(self.conv1(x)))
-        outs = []
-        for i, name in enumerate(self.layer_names):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def train(self, mode: bool = True) -> 'CIFARShuffleNetV1':
-        """Set train mode while keeping frozen stages and norms in eval.
-
-        Args:
-            mode (bool): Whether to set training mode. Defaults to True.
-
-        Returns:
-            CIFARShuffleNetV1: self.
-        """
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            freeze_norm_stats(self)
-        return self
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply conv1-BN-ReLU, see :meth:`CIFARBackbone.forward_stem`."""
+        return F.relu(self.bn1(self.conv1(x)))

@@ -5,17 +5,15 @@ A 1x1 stem conv to 24 channels without stride or pooling, three stages that
 each start with a stride-2 down-sampling unit, and a final 1x1 conv, so
 32x32 inputs end at 4x4.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.utils import channel_shuffle
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from .utils import (DEFAULT_INIT_CFG, freeze_norm_stats,
-                    normalize_out_indices)
+from .utils import DEFAULT_INIT_CFG, CIFARBackbone
 
 
 def _depthwise(channels: int, stride: int) -> nn.Conv2d:
@@ -112,14 +110,15 @@ class DownUnit(nn.Module):
 
 
 @MODELS.register_module()
-class CIFARShuffleNetV2(BaseBackbone):
+class CIFARShuffleNetV2(CIFARBackbone):
     """CIFAR ShuffleNetV2 (RepDistiller ``models/ShuffleNetv2.py``).
 
     Parameter names (``conv1``, ``bn1``, ``layer{i}.0.conv1..5`` for the
     down-sampling unit, ``layer{i}.{j}.conv1..3`` for the others, ``conv2``,
     ``bn2``) match RepDistiller so its checkpoints load after adding the
-    ``backbone.`` prefix. Stages 0-2 are the unit stages, stage 3 the final
-    1x1 conv. The defaults give ``ShuffleV2`` (net_size 1).
+    ``backbone.`` prefix. Stages 0-2 are the unit stages, with stride
+    ``2**(i + 1)`` relative to the input, stage 3 the final 1x1 conv
+    (stride 8). The defaults give ``ShuffleV2`` (net_size 1).
 
     Args:
         stage_channels (Sequence[int]): Output channels of the three unit
@@ -131,17 +130,20 @@ class CIFARShuffleNetV2(BaseBackbone):
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to ``(3, )``, the final conv.
-        frozen_stages (int): Stages to freeze (no grad, eval mode); 0 freezes
-            the stem only, ``i > 0`` the stem and the first i stages, -1
-            nothing. Defaults to -1.
-        norm_eval (bool): Keep every BatchNorm in eval mode during training,
-            freezing running statistics. Defaults to False.
+        frozen_stages (int): Stages to freeze, as in
+            :class:`CIFARBackbone`. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm statistics frozen in training.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to Kaiming fan-out convs and unit BatchNorm.
     """
 
     num_stages = 4
     stem_channels = 24
+    stem_names = ('conv1', 'bn1')
+    # Stage 3, the final conv, is the top-level conv2 + bn2 (RepDistiller's
+    # names), so it is not a single module and not listed here.
+    stage_names = ('layer1', 'layer2', 'layer3')
 
     def __init__(self,
                  stage_channels: Sequence[int] = (116, 232, 464),
@@ -153,31 +155,22 @@ class CIFARShuffleNetV2(BaseBackbone):
                  norm_eval: bool = False,
                  init_cfg: Optional[Union[dict, list]] = DEFAULT_INIT_CFG
                  ) -> None:
-        super().__init__(init_cfg)
         if len(stage_channels) != 3 or len(stage_blocks) != 3:
             raise ValueError('stage_channels and stage_blocks must hold 3 '
                              f'values each, got {tuple(stage_channels)} and '
                              f'{tuple(stage_blocks)}')
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_stages}], got {frozen_stages}')
-        self.out_indices = normalize_out_indices(out_indices, self.num_stages)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
+        super().__init__(out_indices, frozen_stages, norm_eval, init_cfg)
 
         self.conv1 = nn.Conv2d(
             in_channels, self.stem_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(self.stem_channels)
 
-        self.layer_names = []
         stage_in = self.stem_channels
-        for i, (stage_out, num_blocks) in enumerate(
-                zip(stage_channels, stage_blocks)):
+        for name, stage_out, num_blocks in zip(self.stage_names,
+                                               stage_channels, stage_blocks):
             units = [DownUnit(stage_in, stage_out)]
             units += [SplitUnit(stage_out) for _ in range(num_blocks)]
-            name = f'layer{i + 1}'
             self.add_module(name, nn.Sequential(*units))
-            self.layer_names.append(name)
             stage_in = stage_out
         self.conv2 = nn.Conv2d(stage_in, last_channels, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(last_channels)
@@ -186,52 +179,25 @@ class CIFARShuffleNetV2(BaseBackbone):
 
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv1, self.bn1] + [
-            getattr(self, name)
-            for name in self.layer_names[:self.frozen_stages]
-        ]
-        if self.frozen_stages == self.num_stages:
-            frozen += [self.conv2, self.bn2]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply conv1-BN-ReLU, see :meth:`CIFARBackbone.forward_stem`."""
+        return F.relu(self.bn1(self.conv1(x)))
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Extract features.
+    def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Apply a stage, see :meth:`CIFARBackbone.forward_stage`.
 
-        Args:
-            x (torch.Tensor): Images of shape (N, C, H, W).
-
-        Returns:
-            tuple[torch.Tensor, ...]: Outputs of the stages in
-            ``out_indices``; stage i has stride ``2**(i + 1)`` relative to
-            input, the final conv (stage 3) stride 8.
+        The final conv (stage 3) runs only when its output is returned and
+        passes ``x`` through otherwise.
         """
-        x = F.relu(self.bn1(self.conv1(x)))
-        outs = []
-        for i, name in enumerate(self.layer_names):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        if self.num_stages - 1 in self.out_indices:
-            outs.append(F.relu(self.bn2(self.conv2(x))))
-        return tuple(outs)
+        if index < len(self.stage_names):
+            return super().forward_stage(index, x)
+        # As in the reference: skipping the unused head saves its compute
+        # and leaves bn2's running statistics untouched in training.
+        if index not in self.out_indices:
+            return x
+        return F.relu(self.bn2(self.conv2(x)))
 
-    def train(self, mode: bool = True) -> 'CIFARShuffleNetV2':
-        """Set train mode while keeping frozen stages and norms in eval.
-
-        Args:
-            mode (bool): Whether to set training mode. Defaults to True.
-
-        Returns:
-            CIFARShuffleNetV2: self.
-        """
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            freeze_norm_stats(self)
-        return self
+    def _stage_modules(self, index: int) -> List[nn.Module]:
+        if index < len(self.stage_names):
+            return super()._stage_modules(index)
+        return [self.conv2, self.bn2]

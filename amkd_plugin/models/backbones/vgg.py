@@ -9,12 +9,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from .utils import (DEFAULT_INIT_CFG, freeze_norm_stats,
-                    normalize_out_indices)
+from .utils import DEFAULT_INIT_CFG, CIFARBackbone
 
 
 def _make_block(in_channels: int, widths: Sequence[int]) -> nn.Sequential:
@@ -35,7 +33,7 @@ def _make_block(in_channels: int, widths: Sequence[int]) -> nn.Sequential:
 
 
 @MODELS.register_module()
-class CIFARVGG(BaseBackbone):
+class CIFARVGG(CIFARBackbone):
     """CIFAR VGG with BatchNorm (RepDistiller ``vgg{depth}_bn``).
 
     ``block0`` (one or two 64-channel convs at full resolution) acts as the
@@ -43,6 +41,8 @@ class CIFARVGG(BaseBackbone):
     (``block{i}.{j}.*``) match RepDistiller's ``models/vgg.py`` so its
     released checkpoints load after adding the ``backbone.`` prefix.
     Convs keep their biases, as in the reference, although BN follows them.
+    Stage outputs have strides 2, 4, 8 and 8 relative to the input (16 for
+    the last stage on 64x64 inputs).
 
     Args:
         depth (int): Network depth: 8, 11, 13, 16 or 19.
@@ -52,8 +52,8 @@ class CIFARVGG(BaseBackbone):
         frozen_stages (int): Stages to freeze (no grad, eval mode); 0 freezes
             ``block0`` only, ``i > 0`` also ``block1`` ... ``block{i}``, -1
             nothing. Defaults to -1.
-        norm_eval (bool): Keep every BatchNorm in eval mode during training,
-            freezing running statistics. Defaults to False.
+        norm_eval (bool): Keep BatchNorm statistics frozen in training.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to Kaiming fan-out convs and unit BatchNorm.
     """
@@ -68,6 +68,8 @@ class CIFARVGG(BaseBackbone):
         19: ((64, 64), (128, 128), (256, ) * 4, (512, ) * 4, (512, ) * 4),
     }
     num_stages = 4
+    stem_names = ('block0', )
+    stage_names = ('block1', 'block2', 'block3', 'block4')
 
     def __init__(self,
                  depth: int,
@@ -77,70 +79,38 @@ class CIFARVGG(BaseBackbone):
                  norm_eval: bool = False,
                  init_cfg: Optional[Union[dict, list]] = DEFAULT_INIT_CFG
                  ) -> None:
-        super().__init__(init_cfg)
         if depth not in self.arch_settings:
             raise ValueError(f'CIFARVGG depth must be one of '
                              f'{sorted(self.arch_settings)}, got {depth}')
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_stages}], got {frozen_stages}')
+        super().__init__(out_indices, frozen_stages, norm_eval, init_cfg)
         self.depth = depth
-        self.out_indices = normalize_out_indices(out_indices, self.num_stages)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
 
-        self.block_names = []
-        for i, widths in enumerate(self.arch_settings[depth]):
-            name = f'block{i}'
+        for name, widths in zip(self.stem_names + self.stage_names,
+                                self.arch_settings[depth]):
             self.add_module(name, _make_block(in_channels, widths))
-            self.block_names.append(name)
             in_channels = widths[-1]
         self.out_channels = tuple(self.arch_settings[depth][1 + i][-1]
                                   for i in self.out_indices)
 
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        for name in self.block_names[:self.frozen_stages + 1]:
-            block = getattr(self, name)
-            block.eval()
-            for param in block.parameters():
-                param.requires_grad = False
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply block0 and the ReLU that :func:`_make_block` leaves out."""
+        return F.relu(self.block0(x))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Extract features.
+        """Extract features, see :meth:`CIFARBackbone.forward`.
 
-        Args:
-            x (torch.Tensor): Images of shape (N, C, H, W).
-
-        Returns:
-            tuple[torch.Tensor, ...]: Outputs of the stages in
-            ``out_indices``, at strides 2, 4, 8 and 8 relative to the input
-            (16 for the last stage on 64x64 inputs).
+        Each stage max-pools its input, applies its block and the block's
+        last ReLU.
         """
         # The reference pools before block4 only for 64x64 (Tiny ImageNet)
         # inputs, so that both sizes end at 4x4.
         pool_before_last = x.shape[2] == 64
-        outs = []
-        for i, name in enumerate(self.block_names):
-            if i > 0 and (i < 4 or pool_before_last):
+
+        def forward_stage(index: int, x: torch.Tensor) -> torch.Tensor:
+            if index < self.num_stages - 1 or pool_before_last:
                 x = F.max_pool2d(x, 2, 2)
-            x = F.relu(getattr(self, name)(x))
-            if i > 0 and i - 1 in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+            return F.relu(self.forward_stage(index, x))
 
-    def train(self, mode: bool = True) -> 'CIFARVGG':
-        """Set train mode while keeping frozen stages and norms in eval.
-
-        Args:
-            mode (bool): Whether to set training mode. Defaults to True.
-
-        Returns:
-            CIFARVGG: self.
-        """
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            freeze_norm_stats(self)
-        return self
+        return self._run_stages(self.forward_stem(x), forward_stage)

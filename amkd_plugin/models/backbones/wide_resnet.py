@@ -5,15 +5,13 @@ Depth 6n+4, pre-activation (BN-ReLU-conv) blocks, stage widths
 16k / 32k / 64k after a 16-channel 3x3 stem, and a final BN + ReLU.
 """
 from collections import OrderedDict
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
-from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from .utils import (DEFAULT_INIT_CFG, freeze_norm_stats,
-                    normalize_out_indices)
+from .utils import DEFAULT_INIT_CFG, CIFARBackbone
 
 
 class PreActBlock(nn.Module):
@@ -69,12 +67,14 @@ class PreActBlock(nn.Module):
 
 
 @MODELS.register_module()
-class CIFARWideResNet(BaseBackbone):
+class CIFARWideResNet(CIFARBackbone):
     """CIFAR Wide ResNet WRN-d-k (RepDistiller convention).
 
     Parameter names (``conv1``, ``block{i}.layer.{j}.*``, ``bn1``) match
     RepDistiller's ``models/wrn.py`` so its released teacher checkpoints
-    load after adding the ``backbone.`` prefix.
+    load after adding the ``backbone.`` prefix. Stage i's output has stride
+    ``2**i`` relative to the input. Unlike the other backbones it has no
+    ``frozen_stages`` argument and never freezes anything.
 
     Args:
         depth (int): Network depth d, 6n+4 (10, 16, 22, 28, 40, ...).
@@ -86,13 +86,15 @@ class CIFARWideResNet(BaseBackbone):
             The last stage's output includes the final BN + ReLU; earlier
             ones are the raw (pre-activation) residual sums. Defaults to
             ``(2, )``.
-        norm_eval (bool): Keep every BatchNorm in eval mode during training,
-            freezing running statistics. Defaults to False.
+        norm_eval (bool): Keep BatchNorm statistics frozen in training.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to Kaiming fan-out convs and unit BatchNorm.
     """
 
     num_stages = 3
+    # No stem_names: without frozen_stages nothing is ever frozen.
+    stage_names = ('block1', 'block2', 'block3')
 
     def __init__(self,
                  depth: int,
@@ -103,67 +105,42 @@ class CIFARWideResNet(BaseBackbone):
                  norm_eval: bool = False,
                  init_cfg: Optional[Union[dict, list]] = DEFAULT_INIT_CFG
                  ) -> None:
-        super().__init__(init_cfg)
         if depth < 10 or (depth - 4) % 6 != 0:
             raise ValueError(
                 f'CIFARWideResNet depth must be 6n+4 with n >= 1 (e.g. 10, '
                 f'16, 22, 28, 40), got {depth}')
+        super().__init__(out_indices, norm_eval=norm_eval, init_cfg=init_cfg)
         self.depth = depth
         self.widen_factor = widen_factor
-        self.out_indices = normalize_out_indices(out_indices, self.num_stages)
-        self.norm_eval = norm_eval
 
         widths = [16] + [w * widen_factor for w in (16, 32, 64)]
         self.conv1 = nn.Conv2d(
             in_channels, widths[0], 3, padding=1, bias=False)
         blocks_per_stage = (depth - 4) // 6
-        self.stage_names = []
-        for i in range(self.num_stages):
+        for i, name in enumerate(self.stage_names):
             stage_in, stage_out = widths[i], widths[i + 1]
             blocks = [
                 PreActBlock(stage_in if j == 0 else stage_out, stage_out,
                             1 if i == 0 or j > 0 else 2, drop_rate)
                 for j in range(blocks_per_stage)
             ]
-            name = f'block{i + 1}'
             self.add_module(
                 name, nn.Sequential(OrderedDict(layer=nn.Sequential(*blocks))))
-            self.stage_names.append(name)
         # Pre-activation blocks leave the last output un-normalized.
         self.bn1 = nn.BatchNorm2d(widths[-1])
         self.relu = nn.ReLU(inplace=True)
         self.out_channels = tuple(widths[1 + i] for i in self.out_indices)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Extract features.
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply conv1 alone, see :meth:`CIFARBackbone.forward_stem`."""
+        return self.conv1(x)
 
-        Args:
-            x (torch.Tensor): Images of shape (N, C, H, W).
+    def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Apply a stage, see :meth:`CIFARBackbone.forward_stage`.
 
-        Returns:
-            tuple[torch.Tensor, ...]: Outputs of the stages in
-            ``out_indices``; stage i has stride ``2**i`` relative to input.
+        The last stage also applies the final BN + ReLU.
         """
-        x = self.conv1(x)
-        outs = []
-        for i, name in enumerate(self.stage_names):
-            x = getattr(self, name)(x)
-            if i == self.num_stages - 1:
-                x = self.relu(self.bn1(x))
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def train(self, mode: bool = True) -> 'CIFARWideResNet':
-        """Set train mode, keeping BatchNorm in eval if ``norm_eval``.
-
-        Args:
-            mode (bool): Whether to set training mode. Defaults to True.
-
-        Returns:
-            CIFARWideResNet: self.
-        """
-        super().train(mode)
-        if mode and self.norm_eval:
-            freeze_norm_stats(self)
-        return self
+        x = super().forward_stage(index, x)
+        if index == self.num_stages - 1:
+            x = self.relu(self.bn1(x))
+        return x
