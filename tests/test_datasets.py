@@ -220,6 +220,25 @@ def test_digits_split_is_stratified_and_deterministic():
     assert not np.array_equal(other.get_gt_labels(), train_labels)
 
 
+def test_digits_train_fraction_is_a_stratified_subset_of_the_train_split():
+    full = SklearnDigits(split='train')
+    low = SklearnDigits(split='train', train_fraction=0.2)
+    assert len(low) == pytest.approx(0.2 * len(full), abs=1)
+    counts = np.bincount(low.get_gt_labels(), minlength=10)
+    assert counts.max() - counts.min() <= 1  # stratified: 26-27 a class
+    # A subset of the training images, none of the held-out ones.
+    kept = {full.get_data_info(i)['img'].tobytes() for i in range(len(full))}
+    assert all(low.get_data_info(i)['img'].tobytes() in kept
+               for i in range(len(low)))
+    again = SklearnDigits(split='train', train_fraction=0.2)
+    assert np.array_equal(again.get_gt_labels(), low.get_gt_labels())
+    # The held-out split stays whole.
+    assert len(SklearnDigits(split='test', train_fraction=0.2)) == len(
+        SklearnDigits(split='test'))
+    with pytest.raises(ValueError, match=r'train_fraction must be in'):
+        SklearnDigits(train_fraction=0.)
+
+
 def test_digits_config_stats_and_pipeline():
     cfg = Config.fromfile(str(CONFIG_DIR / 'digits.py'))
     assert not any('RandomFlip' in t['type'] for t in cfg.train_pipeline)

@@ -78,6 +78,9 @@ def reference(anchor, positive, negatives, boundary, margin, distance,
     dict(negative='closest'),
     dict(apply_to='both'),
     dict(negative='target', apply_to='clean'),
+    dict(negative='target', negatives_from='centroids'),
+    dict(negatives_from='boundary', apply_to='clean'),
+    dict(negatives_from='batch'),
 ])
 def test_invalid_options_raise(kwargs):
     with pytest.raises(ValueError):
@@ -115,6 +118,108 @@ def test_euclidean_hardest_by_hand():
         margin=0.2, normalize=False, loss_weight=3.)(anchor, positive,
                                                       negatives, boundary)
     torch.testing.assert_close(weighted, torch.tensor(0.3))
+
+
+def test_boundary_negatives_by_hand():
+    """Negatives are the teacher's boundary samples of pairs sharing no
+    class with the anchor's (b, k)."""
+    anchor = torch.tensor([[0., 0.], [1., 1.], [5., 5.]])
+    positive = torch.tensor([[0.3, 0.4], [1., 1.5], [5., 5.]])
+    # Teacher boundary embeddings; pairs (0, 1), (0, 2), (3, 4).
+    teacher_boundary = torch.tensor([[0.1, 0.], [0.9, 0.], [0., 0.7]])
+    boundary = samples([0, 1, 2, 3, 4], [0, 0, 3], [1, 2, 4])
+    loss = TripletMetricLoss(margin=0.2, normalize=False,
+                             negatives_from='boundary')
+    valid = loss.negative_mask(boundary, torch.tensor([[0, 1], [0, 2],
+                                                       [3, 4]]))
+    assert valid.tolist() == [[False, False, True], [False, False, True],
+                              [True, True, False]]
+
+    value = loss(anchor, positive, teacher_boundary, boundary)
+
+    # Sample 0: d_ap 0.5, its only negative (row 2) at 0.7 -> 0.
+    # Sample 1: d_ap 0.5, row 2 at |(1, 0.3)| -> max(0, 0.5 - 1.044 + 0.2).
+    # Sample 2: d_ap 0, nearest of rows 0 and 1 at |(4.1, 5)| -> 0.
+    torch.testing.assert_close(value, torch.tensor(0.))
+    near = teacher_boundary.clone()
+    near[2] = torch.tensor([1., 1.1])  # now 0.1 from sample 1's anchor
+    value = loss(anchor, positive, near, boundary)
+    # Sample 0: row 2 at |(1, 1.1)| = 1.487 -> 0. Sample 1: 0.5 - 0.1 + 0.2.
+    torch.testing.assert_close(value, torch.tensor(0.6 / 3))
+
+
+def test_centroid_negatives_by_hand():
+    """Negatives are the class means of the teacher's clean embeddings."""
+    anchor = torch.tensor([[0., 0.]])
+    positive = torch.tensor([[0.3, 0.4]])  # d_ap = 0.5
+    negatives = torch.tensor([
+        [0.1, 0.],  # class b = 0
+        [0.4, 0.],  # class 2
+        [0.8, 0.],  # class 2: centroid (0.6, 0)
+        [0., 2.],  # class 3: centroid (0, 2)
+    ])
+    boundary = samples([0, 2, 2, 3], [0], [1])
+    loss = TripletMetricLoss(margin=0.2, normalize=False,
+                             negatives_from='centroids')
+    # max(0, 0.5 - 0.6 + 0.2) = 0.1: the centroid, not the image at 0.4.
+    torch.testing.assert_close(
+        loss(anchor, positive, negatives, boundary), torch.tensor(0.1))
+
+
+def test_relative_margin_by_hand():
+    """m_i = margin * d(p_i, n_i): the teacher's own gap, scaled."""
+    anchor = torch.tensor([[0., 0.]])
+    positive = torch.tensor([[0.3, 0.4]])  # d_ap = 0.5
+    negatives = torch.tensor([[0.6, 0.], [3., 0.]])  # hardest: (0.6, 0)
+    boundary = samples([2, 3], [0], [1])
+    d_pn = math.hypot(0.3, 0.4)  # |(0.3, -0.4)| = 0.5
+    loss = TripletMetricLoss(margin=0.8, normalize=False,
+                             relative_margin=True)
+    torch.testing.assert_close(
+        loss(anchor, positive, negatives, boundary),
+        torch.tensor(0.5 - 0.6 + 0.8 * d_pn))
+    # A student on the teacher's embedding keeps its gap: zero at margin 1.
+    exact = TripletMetricLoss(margin=1., normalize=False,
+                              relative_margin=True)
+    torch.testing.assert_close(
+        exact(positive, positive, negatives, boundary), torch.tensor(0.))
+
+
+@pytest.mark.parametrize('options', [
+    dict(negatives_from='boundary'),
+    dict(negatives_from='centroids'),
+    dict(relative_margin=True),
+    dict(relative_margin=True, normalize=False),
+])
+def test_new_options_give_gradients_to_the_student_only(options):
+    gen = torch.Generator().manual_seed(0)
+    anchor = torch.randn(4, 6, generator=gen, requires_grad=True)
+    positive = torch.randn(4, 6, generator=gen, requires_grad=True)
+    clean = torch.randn(8, 6, generator=gen, requires_grad=True)
+    boundary = samples([0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 4, 6],
+                       [1, 2, 5, 7])
+    negatives = (positive if options.get('negatives_from') == 'boundary'
+                 else clean)
+    loss = TripletMetricLoss(margin=2., **options)(anchor, positive,
+                                                   negatives, boundary)
+    loss.backward()
+    assert loss > 0 and anchor.grad.abs().sum() > 0
+    assert positive.grad is None and clean.grad is None
+
+
+@pytest.mark.parametrize('negatives_from', ['boundary', 'centroids'])
+def test_no_valid_negative_gives_zero_not_nan(negatives_from):
+    """Every negative shares a class with the sample's (b, k)."""
+    anchor = torch.randn(2, 3, requires_grad=True)
+    positive = torch.randn(2, 3)
+    boundary = samples([0, 1, 1, 0], [0, 1], [1, 0])
+    negatives = positive if negatives_from == 'boundary' else torch.randn(
+        4, 3)
+    loss = TripletMetricLoss(negatives_from=negatives_from,
+                             relative_margin=True)(anchor, positive,
+                                                   negatives, boundary)
+    loss.backward()
+    assert loss.item() == 0 and torch.isfinite(anchor.grad).all()
 
 
 def test_cosine_target_by_hand():

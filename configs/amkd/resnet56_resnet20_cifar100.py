@@ -1,5 +1,6 @@
 # AMKD, ResNet56 -> ResNet20 on CIFAR-100: the flagship pair.
-# Train the teacher first: python tools/train.py configs/teachers/resnet56_cifar100.py
+# Train the teacher first (or use a released one, README):
+#   python tools/train.py configs/teachers/resnet56_cifar100.py
 _base_ = [
     '../_base_/distill/amkd.py', '../_base_/datasets/cifar100.py',
     '../_base_/schedules/cifar_kd_240e.py'

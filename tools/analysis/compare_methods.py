@@ -60,6 +60,23 @@ METHODS = {
     'amkd_bank_bss_crop_refine2': (
         'AMKD, bank, BSS step, cropped, then <= 2 first-order steps',
         'configs/amkd/{pair}_bank_bss_crop_refine2.py'),
+    # The metric term's forms and logit standardization (issue 12).
+    'kd_ls': ('KD + LS', 'configs/kd/{pair}_ls.py'),
+    'amkd_ls': ('AMKD + LS', 'configs/amkd/{pair}_ls.py'),
+    'amkd_feat': ('AMKD, triplet on pooled features',
+                  'configs/amkd/{pair}_feat.py'),
+    'amkd_feat_logits': ('AMKD, triplet on features and logits',
+                         'configs/amkd/{pair}_feat_logits.py'),
+    'amkd_neg_boundary': ('AMKD, negatives: boundary samples of other pairs',
+                          'configs/amkd/{pair}_neg_boundary.py'),
+    'amkd_neg_centroids': ('AMKD, negatives: class centroids',
+                           'configs/amkd/{pair}_neg_centroids.py'),
+    'amkd_relmargin': ('AMKD, relative margin, L2-normalised',
+                       'configs/amkd/{pair}_relmargin.py'),
+    'amkd_relmargin_raw': ('AMKD, relative margin, raw logits',
+                           'configs/amkd/{pair}_relmargin_raw.py'),
+    'amkd_clean': ('AMKD, triplet also on clean images',
+                   'configs/amkd/{pair}_clean.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
@@ -172,7 +189,6 @@ def run_all(args: argparse.Namespace) -> dict:
         metrics['margin_ratio'] = epoch_mean(work_dir, 'boundary_margin_ratio')
         metrics['passes'] = epoch_mean(work_dir, 'boundary_passes')
         metrics['bank_report'] = bank_report(work_dir)
-        metrics['work_dir'] = work_dir
         return metrics
 
     runs = [(m, s) for s, m in itertools.product(args.seeds, args.methods)]
@@ -229,11 +245,13 @@ def main() -> None:
     rows, commands, reports = [], [], []
     for method in args.methods:
         per_seed = [results[(method, seed)] for seed in args.seeds]
+        banks = sorted({m['bank_report'] for m in per_seed
+                        if m['bank_report']})
+        reports += [f'- {METHODS[method][0]} ({len(per_seed)} runs, '
+                    f'`{args.work_dir}/{method}_s*`): {report}'
+                    for report in banks]
         for seed, metrics in zip(args.seeds, per_seed):
             commands.append(metrics['command'])
-            if metrics['bank_report']:
-                reports.append(
-                    f'- `{metrics["work_dir"]}`: {metrics["bank_report"]}')
             kd = kd_seconds.get(seed)
             metrics['cost'] = (metrics['train_seconds'] / kd
                                if kd and metrics['train_seconds'] else None)
@@ -264,7 +282,8 @@ def main() -> None:
         'included) over that of KD with the same seed.'
     ]
     if reports:
-        lines += ['', 'Bank builds, as logged:', '', *sorted(set(reports))]
+        lines += ['', 'Bank builds, as logged (the same bank for every seed '
+                  'where one line stands for several runs):', '', *reports]
     lines += ['', 'Commands (each followed by `tools/test.py CONFIG '
               'WORK_DIR/epoch_N.pth --fidelity` with the same options):', '']
     lines += [f'    {command}' for command in commands]

@@ -1,5 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -16,10 +16,15 @@ class TripletMetricLoss(nn.Module):
     """Keep the student near the teacher and away from negative classes.
 
     For anchor ``a_i`` (student embedding of sample i), positive ``p_i``
-    (teacher embedding of the same sample) and negative ``n_i`` (teacher
-    embedding of a clean image of the batch whose class is excluded for i):
+    (teacher embedding of the same sample) and negative ``n_i`` (a teacher
+    embedding of a class excluded for i):
 
-        L = loss_weight * mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)
+        L = loss_weight * mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + m_i)
+
+    with ``m_i = margin`` or, with ``relative_margin``, ``m_i = margin *
+    d(p_i, n_i)``: the student must keep (a fraction of) the gap the
+    teacher itself has between the sample and the negative, whatever the
+    scale of the embedding.
 
     With ``apply_to='boundary'`` the samples are boundary samples made from
     class b toward class k, and negatives come from the "other" classes,
@@ -27,6 +32,16 @@ class TripletMetricLoss(nn.Module):
     but must stay a margin farther from every other class than from the
     teacher. With ``apply_to='clean'`` (Oki et al., IJCNN 2020) the samples
     are the clean images and negatives are any class but their own.
+
+    Where negatives come from (``negatives_from``, the ``negatives`` input
+    mapped to match):
+
+    - ``'clean'``: the teacher's embeddings of the clean batch (labels of
+      the batch);
+    - ``'boundary'``: the teacher's embeddings of the other boundary
+      samples, valid when their classes (b', k') share none with (b, k);
+    - ``'centroids'``: the mean teacher embedding of each class in the
+      clean batch.
 
     The mean runs over samples that have a valid negative; a batch with
     none gives zero. Teacher sides are detached, so only the anchor (the
@@ -42,10 +57,14 @@ class TripletMetricLoss(nn.Module):
             the same for 10, 100 or 200 classes. Defaults to True.
         negative (str): Which valid negative to use: ``'hardest'`` (closest
             to the anchor), ``'random'`` or ``'target'`` (the hardest image
-            of target class k; boundary samples only). Defaults to
-            ``'hardest'``.
+            of target class k; boundary samples from clean negatives only).
+            Defaults to ``'hardest'``.
         apply_to (str): ``'boundary'`` or ``'clean'``. Defaults to
             ``'boundary'``.
+        negatives_from (str): ``'clean'``, ``'boundary'`` or
+            ``'centroids'``. Defaults to ``'clean'``.
+        relative_margin (bool): Scale the margin by the teacher's own
+            distance ``d(p_i, n_i)``. Defaults to False.
         loss_weight (float): Weight of the loss. Defaults to 1.0.
         seed (int): Seed for ``negative='random'``. Defaults to 0.
     """
@@ -56,20 +75,32 @@ class TripletMetricLoss(nn.Module):
                  normalize: bool = True,
                  negative: str = 'hardest',
                  apply_to: str = 'boundary',
+                 negatives_from: str = 'clean',
+                 relative_margin: bool = False,
                  loss_weight: float = 1.0,
                  seed: int = 0) -> None:
         super().__init__()
         _check_choice('distance', distance, ('euclidean', 'cosine'))
         _check_choice('negative', negative, ('hardest', 'random', 'target'))
         _check_choice('apply_to', apply_to, ('boundary', 'clean'))
-        if negative == 'target' and apply_to == 'clean':
-            raise UserValueError("negative='target' needs boundary samples (a "
-                                 "target class k); use apply_to='boundary'.")
+        _check_choice('negatives_from', negatives_from,
+                      ('clean', 'boundary', 'centroids'))
+        if negative == 'target' and (apply_to == 'clean'
+                                     or negatives_from != 'clean'):
+            raise UserValueError(
+                "negative='target' picks a clean image of the target class "
+                "k: use apply_to='boundary' and negatives_from='clean'.")
+        if negatives_from == 'boundary' and apply_to == 'clean':
+            raise UserValueError(
+                "negatives_from='boundary' needs boundary samples; use "
+                "apply_to='boundary'.")
         self.margin = margin
         self.distance = distance
         self.normalize = normalize
         self.negative = negative
         self.apply_to = apply_to
+        self.negatives_from = negatives_from
+        self.relative_margin = relative_margin
         self.loss_weight = loss_weight
         self.seed = seed
         self._generator: Optional[torch.Generator] = None
@@ -80,15 +111,51 @@ class TripletMetricLoss(nn.Module):
             return 1 - F.normalize(x, dim=1) @ F.normalize(y, dim=1).T
         return torch.cdist(x, y)
 
-    def negative_mask(self, boundary: BoundarySamples) -> Tensor:
-        """Which clean rows may serve as negative for each sample, (M, N)."""
-        labels = boundary.labels[None, :]
+    def paired_distance(self, x: Tensor, y: Tensor) -> Tensor:
+        """Distances between the rows of ``x`` and ``y`` pairwise, (M,)."""
+        if self.distance == 'cosine':
+            return 1 - F.cosine_similarity(x, y, dim=1)
+        return (x - y).norm(dim=1)
+
+    def negative_mask(self,
+                      boundary: BoundarySamples,
+                      classes: Optional[Tensor] = None) -> Tensor:
+        """Which negatives may serve for each sample, (M, len(classes)).
+
+        Args:
+            boundary (BoundarySamples): Classes of the samples and batch.
+            classes (Tensor, optional): Class of each negative, (N,); for
+                boundary negatives their (b, k) pairs, (N, 2). Defaults to
+                the labels of the clean batch.
+        """
+        if classes is None:
+            classes = boundary.labels
+        if self.negatives_from == 'boundary':
+            pairs = torch.stack((boundary.source, boundary.target), 1)
+            shared = (pairs[:, None, :, None] == classes[None, :, None, :])
+            return ~shared.flatten(2).any(2)
+        negatives = classes[None, :]
         if self.apply_to == 'clean':
-            return labels != boundary.labels[:, None]
+            return negatives != boundary.labels[:, None]
         if self.negative == 'target':
-            return labels == boundary.target[:, None]
-        return ((labels != boundary.source[:, None])
-                & (labels != boundary.target[:, None]))
+            return negatives == boundary.target[:, None]
+        return ((negatives != boundary.source[:, None])
+                & (negatives != boundary.target[:, None]))
+
+    def negatives_with_classes(self, negatives: Tensor,
+                               boundary: BoundarySamples
+                               ) -> Tuple[Tensor, Tensor]:
+        """The negative embeddings and their classes, per ``negatives_from``.
+        """
+        if self.negatives_from == 'boundary':
+            return negatives, torch.stack((boundary.source, boundary.target),
+                                          1)
+        if self.negatives_from == 'centroids':
+            classes = boundary.labels.unique()
+            members = (boundary.labels[None, :] == classes[:, None]).float()
+            centroids = members @ negatives / members.sum(1, keepdim=True)
+            return centroids, classes
+        return negatives, boundary.labels
 
     def choose_negatives(self, dist: Tensor, valid: Tensor) -> Tensor:
         """Index of the negative of each sample among the clean rows."""
@@ -112,7 +179,9 @@ class TripletMetricLoss(nn.Module):
             anchor (Tensor): Student embeddings of the samples, (M, ...).
             positive (Tensor): Teacher embeddings of the same samples.
             negatives (Tensor): Teacher embeddings of the clean batch,
-                (N, ...), whose labels are ``boundary.labels``.
+                (N, ...), whose labels are ``boundary.labels``; of the
+                boundary samples, (M, ...), for ``negatives_from=
+                'boundary'``.
             boundary (BoundarySamples): Classes of samples and batch.
 
         Returns:
@@ -124,15 +193,17 @@ class TripletMetricLoss(nn.Module):
         if self.normalize:
             anchor, positive, negatives = (
                 F.normalize(e, dim=1) for e in (anchor, positive, negatives))
-        valid = self.negative_mask(boundary)
+        negatives, classes = self.negatives_with_classes(negatives, boundary)
+        valid = self.negative_mask(boundary, classes)
         dist_an = self.pairwise_distance(anchor, negatives)
         chosen = self.choose_negatives(dist_an, valid)
         d_an = dist_an.gather(1, chosen[:, None]).squeeze(1)
-        if self.distance == 'cosine':
-            d_ap = 1 - F.cosine_similarity(anchor, positive, dim=1)
-        else:
-            d_ap = (anchor - positive).norm(dim=1)
-        hinge = F.relu(d_ap - d_an + self.margin)
+        d_ap = self.paired_distance(anchor, positive)
+        margin = self.margin
+        if self.relative_margin:
+            margin = margin * self.paired_distance(positive,
+                                                   negatives[chosen])
+        hinge = F.relu(d_ap - d_an + margin)
         has_negative = valid.any(1)
         loss = (hinge * has_negative).sum() / has_negative.sum().clamp_min(1)
         return self.loss_weight * loss
