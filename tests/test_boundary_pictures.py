@@ -149,6 +149,7 @@ def test_distillation_config_gives_student_and_teacher(
     assert other is not model.teacher and not other.training
 
 
+@pytest.mark.slow  # a subprocess
 def test_command_writes_png_of_expected_size(tool, trained_digits_teacher,
                                              tmp_path):
     out = tmp_path / 'pictures' / 'boundary.png'
@@ -166,6 +167,7 @@ def test_command_writes_png_of_expected_size(tool, trained_digits_teacher,
         assert image.size == tool.figure_size(2, dpi) == (400, 176)
 
 
+@pytest.mark.slow  # a subprocess
 def test_classifier_config_without_teacher_is_one_line_error(
         trained_digits_teacher, tmp_path):
     result = run([

@@ -56,6 +56,7 @@ def _safe_globals() -> list:
 # --------------------------------------------------------------- imports
 
 
+@pytest.mark.slow  # a subprocess
 def test_mmrazor_imports_in_a_fresh_process():
     """``import amkd_plugin`` first, then all of MMRazor imports."""
     code = ('import amkd_plugin\n'
@@ -178,6 +179,7 @@ def test_apply_does_not_wrap_its_own_distributed_patches():
 # ------------------------------------------------------- without a GPU
 
 
+@pytest.mark.slow  # a subprocess
 def test_distributed_init_and_ddp_on_cpu(tmp_path):
     """MMEngine's init_dist and its DDP wrapper work on a CPU model.
 
