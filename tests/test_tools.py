@@ -536,7 +536,7 @@ def test_plugin_config_error_is_one_line(tmp_path, teacher):
 # ------------------------------------------ (e2) resume = uninterrupted run
 
 DIGITS_TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
-DIGITS_AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
+DIGITS_AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits_online_newton.py'
 # 256 training digits: 4 steps of 64 per epoch; no validation in between.
 DIGITS_SMALL = ['train_dataloader.dataset.indices=256',
                 'train_cfg.val_interval=100',
@@ -558,8 +558,9 @@ def digits_teacher(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize('workers', [0, 2])
 def test_resume_continues_the_same_run(workers, digits_teacher, tmp_path):
-    """AMKD (online attack) on digits: 4 epochs straight and the same run
-    resumed from its epoch_2.pth end with the same weights, bit for bit."""
+    """Online AMKD (first-order step) on digits: 4 epochs straight and the
+    same run resumed from its epoch_2.pth end with the same weights, bit
+    for bit."""
     options = [*DIGITS_SMALL, 'train_cfg.max_epochs=4',
                f'train_dataloader.num_workers={workers}',
                f'model.teacher_ckpt={digits_teacher}']
