@@ -15,6 +15,7 @@ each call writes a fresh copy into its own temporary folder unless a
 Images are learnable on purpose: in CIFAR images the red plane equals the
 label, in Tiny ImageNet images the colour depends on the class.
 """
+import os
 import pickle
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -271,6 +272,16 @@ def tiny_imagenet_root(make_tiny_imagenet) -> Path:
 
 
 # --- AMKD unit-test fixtures (tests/test_boundary_attack.py, ...) ----------
+
+
+@pytest.fixture(scope='module')
+def in_repo_root():
+    """Run a module from the repository root: ``cfg_path`` in the configs
+    is relative to it."""
+    previous = os.getcwd()
+    os.chdir(Path(__file__).resolve().parents[1])
+    yield
+    os.chdir(previous)
 
 
 @pytest.fixture(scope='module')

@@ -36,7 +36,7 @@ from mmrazor.registry import MODELS
 
 # Tiny CPU models on one torch thread, built in MMRazor's scope (see
 # conftest.py).
-pytestmark = pytest.mark.usefixtures('single_torch_thread',
+pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread',
                                      'mmrazor_scope')
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,12 +50,6 @@ LOSS_NAMES = {
     'distill.loss_triplet'
 }
 BOUNDARY_LOSSES = ('distill.loss_boundary_kd', 'distill.loss_triplet')
-
-
-@pytest.fixture(autouse=True)
-def in_repo_root(monkeypatch):
-    """``cfg_path`` in the configs is relative to the repository root."""
-    monkeypatch.chdir(REPO)
 
 
 @pytest.fixture(scope='module')

@@ -44,7 +44,7 @@ from mmrazor.registry import MODELS, TASK_UTILS
 
 # Tiny CPU models on one torch thread, built in MMRazor's scope (see
 # conftest.py).
-pytestmark = pytest.mark.usefixtures('single_torch_thread',
+pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread',
                                      'mmrazor_scope')
 
 REPO = Path(__file__).resolve().parents[1]
@@ -367,12 +367,6 @@ def test_top_k_banks_the_runner_up_classes(tmp_path, teacher, preprocessor,
 
 
 # --- the banked step -------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def in_repo_root(monkeypatch):
-    """``cfg_path`` in the configs is relative to the repository root."""
-    monkeypatch.chdir(REPO)
 
 
 @pytest.fixture(scope='module')

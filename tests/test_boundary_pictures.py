@@ -27,7 +27,7 @@ from PIL import Image
 import amkd_plugin  # noqa: F401  (registers the models and datasets)
 from amkd_plugin.models.task_modules import BoundaryFidelity
 
-pytestmark = pytest.mark.usefixtures('single_torch_thread')
+pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread')
 
 TOOL = 'tools/analysis/boundary_pictures.py'
 TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
@@ -37,15 +37,6 @@ TIMEOUT = 300
 
 def run(args: Sequence):
     return helpers.run([sys.executable, TOOL, *args], timeout=TIMEOUT)
-
-
-@pytest.fixture(scope='module', autouse=True)
-def in_repo_root():
-    """``cfg_path`` in the configs is relative to the repository root."""
-    previous = os.getcwd()
-    os.chdir(REPO)
-    yield
-    os.chdir(previous)
 
 
 @pytest.fixture(scope='module')

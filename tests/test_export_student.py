@@ -36,7 +36,7 @@ import amkd_plugin  # noqa: F401  (mends mmrazor's import, registers models)
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.utils import UserInputError
 
-pytestmark = pytest.mark.usefixtures('single_torch_thread')
+pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread')
 
 AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
 TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
@@ -70,15 +70,6 @@ def top1(result: subprocess.CompletedProcess) -> float:
 
 
 # --------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope='module', autouse=True)
-def in_repo_root():
-    """``cfg_path`` in the configs is relative to the repository root."""
-    previous = os.getcwd()
-    os.chdir(REPO)
-    yield
-    os.chdir(previous)
 
 
 @pytest.fixture(scope='module')
