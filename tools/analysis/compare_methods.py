@@ -77,6 +77,8 @@ METHODS = {
                            'configs/amkd/{pair}_relmargin_raw.py'),
     'amkd_clean': ('AMKD, triplet also on clean images',
                    'configs/amkd/{pair}_clean.py'),
+    'amkd_no_triplet': ('AMKD without the triplet term (bank + boundary KD)',
+                        'configs/amkd/{pair}_no_triplet.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',

@@ -66,3 +66,7 @@ also_clean = dict(
             anchor=dict(from_student=True, recorder='logits'),
             positive=dict(from_student=False, recorder='logits'),
             negatives=dict(from_student=False, recorder='logits'))))
+
+# No metric term: the default's boundary samples with boundary KD alone,
+# what BSS's losses make of them; the baseline each form above must beat.
+no_triplet = dict(distill_losses=dict(loss_triplet=dict(loss_weight=0.)))
