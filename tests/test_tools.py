@@ -750,14 +750,17 @@ def test_distributed_training_on_cpu(tmp_path, cifar100_tiny):
         assert shared[key] == pytest.approx(alone[key], abs=one_image + 1e-6)
 
 
-def test_distributed_amkd_on_cpu(tmp_path, teacher):
-    """The flagship over 2 gloo processes: DDP-wrapped AMKD and its hook."""
+@pytest.mark.parametrize('step', ['bss', 'newton'])
+def test_distributed_amkd_on_cpu(step, tmp_path, teacher):
+    """The online flagship over 2 gloo processes, with either attack step:
+    DDP-wrapped AMKD and its hook."""
     work_dir = tmp_path / 'work'
     result = run([
         'bash', 'tools/dist_train.sh', AMKD_CFG, 2, '--work-dir', work_dir,
         '--cfg-options', *data_options(teacher.data_root, batch_size=16),
         'train_cfg.max_epochs=1', 'env_cfg.dist_cfg.backend=gloo',
-        f'model.teacher_ckpt={teacher.checkpoint}'
+        f'model.teacher_ckpt={teacher.checkpoint}',
+        f'model.attack.step={step}'
     ],
                  env=dict(PYTHON=sys.executable, PORT=str(free_port())))
     assert_ok(result)
