@@ -65,6 +65,7 @@ def main() -> None:
 
     runner = build_runner(cfg)
     load_model_checkpoint(unwrap(runner.model), args.checkpoint, args.config)
+    runner.logger.info(f'Load checkpoint from {args.checkpoint} (strict)')
     metrics = runner.test()
     if runner.rank == 0:
         print(format_metrics(metrics))
