@@ -5,3 +5,4 @@ _base_ = [
     '../_base_/distill/logit_standardization.py',
 ]
 model = dict(distiller={{_base_.standardized_kd}})
+optim_wrapper = {{_base_.clipped}}
