@@ -9,6 +9,7 @@ from mmengine.config import Config
 from torch import nn
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
+from amkd_plugin.models.connectors import LogitStandardization
 from amkd_plugin.models.distillers import AMKDDistiller
 from amkd_plugin.models.losses import TripletMetricLoss
 from amkd_plugin.models.task_modules import BoundarySamples
@@ -51,6 +52,15 @@ def amkd_distiller_cfg() -> dict:
     """The distiller of the shipped AMKD base config."""
     cfg = Config.fromfile(str(REPO / 'configs/_base_/distill/amkd.py'))
     return cfg.model.distiller.to_dict()
+
+
+def clean_kd(cfg: dict):
+    """The default's clean KD by hand: KLDivergence with the configured
+    temperature and weight on standardized logits."""
+    loss_cfg = dict(cfg['distill_losses']['loss_kd'])
+    assert loss_cfg.pop('type') == 'KLDivergence'
+    kd, ls = KLDivergence(**loss_cfg), LogitStandardization()
+    return lambda preds_s, preds_t: kd(ls(preds_s), ls(preds_t))
 
 
 def build(cfg: dict):
@@ -185,7 +195,9 @@ def test_losses_with_boundary_samples(amkd_distiller_cfg, weight):
     losses = distiller.compute_distill_losses(boundary, weight)
 
     assert set(losses) == {'loss_kd', 'loss_boundary_kd', 'loss_triplet'}
-    kd = KLDivergence(tau=4, loss_weight=0.9)
+    kd = clean_kd(amkd_distiller_cfg)
+    assert amkd_distiller_cfg['distill_losses']['loss_boundary_kd'] == (
+        amkd_distiller_cfg['distill_losses']['loss_kd'])
     triplet_cfg = dict(amkd_distiller_cfg['distill_losses']['loss_triplet'])
     assert triplet_cfg.pop('type') == 'TripletMetricLoss'
     triplet = TripletMetricLoss(**triplet_cfg)  # the shipped defaults
@@ -227,8 +239,8 @@ def test_boundary_losses_zero_without_samples_or_weight(
         assert losses[name].item() == 0.
         assert not torch.isnan(losses[name])
     with torch.no_grad():
-        expected = KLDivergence(tau=4, loss_weight=0.9)(student(clean),
-                                                        teacher(clean))
+        expected = clean_kd(amkd_distiller_cfg)(student(clean),
+                                                teacher(clean))
     torch.testing.assert_close(losses['loss_kd'], expected)
     assert losses['loss_kd'] > 0
     sum(losses.values()).backward()  # the zeros do not break backward

@@ -727,9 +727,9 @@ BANK_CONFIGS = [
     if Config.fromfile(str(REPO / c)).model.get('bank') is not None
 ]
 # The digits proxies' measured variants (docs/results.md) besides their
-# defaults and _online.
-PROXIES = ('configs/amkd/resnet20_resnet8_digits.py',
-           'configs/amkd/resnet20_resnet8_digits_lowdata.py')
+# defaults, their bases without LS and those configs' _online.
+PROXIES = tuple(f'configs/amkd/resnet20_resnet8_digits{data}{ls}.py'
+                for data in ('', '_lowdata') for ls in ('', '_no_ls'))
 
 
 def is_variant(config: str) -> bool:

@@ -125,8 +125,8 @@ def test_gradients_pass_through_the_student_side():
 # --- LS on every logit loss ------------------------------------------------
 
 
-def test_ls_config_standardizes_clean_and_boundary_kd():
-    distiller = distiller_of(f'{DIGITS}_ls.py')
+def test_default_standardizes_clean_and_boundary_kd():
+    distiller = distiller_of(f'{DIGITS}.py')
     student, teacher = Toy(0), Toy(1)
     clean, moved, boundary = batch()
     run(distiller, student, teacher, clean, moved)
@@ -146,6 +146,49 @@ def test_ls_config_standardizes_clean_and_boundary_kd():
     sum(losses.values()).backward()
     assert student.head.fc.weight.grad.abs().sum() > 0
     assert teacher.head.fc.weight.grad is None
+
+
+@pytest.mark.parametrize('config', [
+    'configs/amkd/resnet20_resnet8_digits_no_ls.py',
+    'configs/amkd/resnet56_resnet20_cifar100_no_ls_online.py',
+    'configs/kd/resnet20_resnet8_digits.py',
+    'configs/bss/resnet20_resnet8_digits_lowdata.py',
+    'configs/bss/resnet56_resnet20_cifar100.py',
+])
+def test_raw_logits_configs_distill_the_raw_logits(config):
+    """Without LS: the KD benchmark's KD (tau 4, weight 0.9) on the raw
+    logits, no connector left, no gradient clipping."""
+    distiller = distiller_of(config)
+    assert len(distiller.connectors) == 0
+    assert Config.fromfile(str(REPO / config)).optim_wrapper.get(
+        'clip_grad') is None
+    student, teacher = Toy(0), Toy(1)
+    clean, moved, boundary = batch()
+    run(distiller, student, teacher, clean, moved)
+
+    losses = distiller.compute_distill_losses(boundary, 0.5)
+
+    kd = KLDivergence(tau=4, loss_weight=0.9)
+    with torch.no_grad():
+        torch.testing.assert_close(losses['loss_kd'],
+                                   kd(student(clean), teacher(clean)))
+        torch.testing.assert_close(losses['loss_boundary_kd'],
+                                   0.5 * kd(student(moved), teacher(moved)))
+
+
+@pytest.mark.parametrize('config', [
+    'configs/amkd/resnet20_resnet8_digits.py',
+    'configs/amkd/resnet20_resnet8_digits_lowdata_online.py',
+    'configs/kd/resnet20_resnet8_digits_ls.py',
+    'configs/amkd/resnet32x4_shufflenetv2_cifar100.py',
+    'configs/amkd/resnet56_resnet20_tiny_imagenet.py',
+])
+def test_standardized_configs_clip_the_gradient(config):
+    """LS from the default, with the clipping it needs (docs/method.md)."""
+    cfg = Config.fromfile(str(REPO / config))
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=5)
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'  # merged, not replaced
+    assert cfg.model.distiller.connectors.ls.type == 'LogitStandardization'
 
 
 def test_ls_on_a_stock_dkd_loss():
@@ -198,7 +241,7 @@ def test_feature_embedding_through_a_connector():
         module_name='Linear',
         module_args=dict(in_features=3, out_features=4))
     distiller = distiller_of(
-        f'{DIGITS}_feat.py',
+        f'{DIGITS}_no_ls_feat.py',
         connectors=dict(to_teacher=connector),
         **{'loss_forward_mappings.loss_triplet.anchor.connector':
            'to_teacher'})

@@ -536,7 +536,8 @@ def test_plugin_config_error_is_one_line(tmp_path, teacher):
 # ------------------------------------------ (e2) resume = uninterrupted run
 
 DIGITS_TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
-DIGITS_AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits_online_newton.py'
+DIGITS_AMKD_CFG = ('configs/amkd/'
+                   'resnet20_resnet8_digits_no_ls_online_newton.py')
 # 256 training digits: 4 steps of 64 per epoch; no validation in between.
 DIGITS_SMALL = ['train_dataloader.dataset.indices=256',
                 'train_cfg.val_interval=100',

@@ -10,3 +10,5 @@ model = dict(
     teacher_ckpt='work_dirs/resnet56_cifar10/epoch_240.pth')
 # Boundary samples as banked, next to the augmented clean image.
 train_dataloader = dict(dataset=dict(pipeline={{_base_.bank_train_pipeline}}))
+# Standardized logits need a clipped gradient (_base_/distill/amkd.py).
+optim_wrapper = dict(clip_grad=dict(max_norm=5))

@@ -1,8 +1,6 @@
-# KD with logit standardization (Sun et al., CVPR 2024): the KD baseline of
-# _base_ with it (configs/_base_/distill/logit_standardization.py).
-_base_ = [
-    './resnet20_resnet8_digits.py',
-    '../_base_/distill/logit_standardization.py',
-]
-model = dict(distiller={{_base_.standardized_kd}})
-optim_wrapper = {{_base_.clipped}}
+# KD with logit standardization (Sun et al., CVPR 2024): the default AMKD
+# student of this pair, online, with the boundary weight held at 0, so its
+# clean KD on standardized logits and the task loss train (plain KD:
+# ./resnet20_resnet8_digits.py).
+_base_ = ['../amkd/resnet20_resnet8_digits_online.py']
+custom_hooks = [dict(type='AdversarialBoundaryHook', scale=0.)]

@@ -1,21 +1,23 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Time a training epoch and the bank build: KD vs online vs banked AMKD.
 
-In one process, for ResNet56 -> ResNet20 on CIFAR-100 (``--pair
-cifar100``) or the digits demo's ResNet20 -> ResNet8 (``--pair digits``):
-KD (``configs/kd/``), online AMKD with BSS's step (``_online.py``) and
-with the first-order step (the attack of the digits
-``_online_newton.py``), and banked AMKD (the default config) with the same
-teacher, batch size and recipe (optimiser, train pipeline, dataloader).
-The bank is built as the training hook builds it (``build_boundary_bank``,
-over the un-augmented training set); then each round runs one epoch of
-every variant in lockstep, one ``train_step`` (the Runner's step without
-hooks) of each in turn, so load changes hit all alike; an epoch is the sum
-of its steps' medians over the rounds. Epochs run at boundary weight 1
-(attack phase) or 0 (last quarter, no attack): online AMKD at 0 is the KD
-config's very model and dataloader, banked AMKD at 0 still loads the bank.
-Batches load in the main process (``--num-workers 0``) so that each
-variant's loading counts in its own time.
+In one process, for ResNet56 -> ResNet20 on CIFAR-100 (``--pair cifar100``)
+or the digits demo's ResNet20 -> ResNet8 (``--pair digits``): KD
+(``configs/kd/``), online AMKD with BSS's step (``_online.py``) and with
+the first-order step (the attack of the digits
+``_no_ls_online_newton.py``), and banked AMKD (the default config) with the
+same teacher, batch size and recipe (optimiser, train pipeline,
+dataloader). The bank is built as the training hook builds it
+(``build_boundary_bank``, over the un-augmented training set); then each
+round runs one epoch of every variant in lockstep, one ``train_step`` (the
+Runner's step without hooks) of each in turn, so load changes hit all
+alike; an epoch is the sum of its steps' medians over the rounds. Epochs
+run at boundary weight 1 (attack phase) or 0 (last quarter, no attack):
+online AMKD at 0 is a KD step (the KD config's model and dataloader; the
+default's logit standardization adds two z-scorings of the logits), banked
+AMKD at 0 still loads the bank. Batches load in the main process
+(``--num-workers 0``) so that each variant's loading counts in its own
+time.
 
 For CIFAR-100 the data is written in its python-pickle layout: N random
 images or the first N of ``--data-root``, each labelled with the teacher's
@@ -73,7 +75,8 @@ PAIRS = dict(
     digits=('configs/kd/resnet20_resnet8_digits.py',
             'configs/amkd/resnet20_resnet8_digits_online.py',
             'configs/amkd/resnet20_resnet8_digits.py'))
-FIRST_ORDER = 'configs/amkd/resnet20_resnet8_digits_online_newton.py'
+FIRST_ORDER = ('configs/amkd/'
+               'resnet20_resnet8_digits_no_ls_online_newton.py')
 TRAIN_SIZES = dict(cifar100=50000, digits=1347)
 
 

@@ -5,8 +5,8 @@ All steps are the same ``AMKDDistill`` built from one ``_online`` config:
 KD is the step with ``boundary_weight = 0`` (no attack, as in
 ``configs/kd/``), AMKD the step with weight 1, attacking with BSS's step
 (the config's) or the first-order step (the attack of the digits
-``_online_newton.py``). They run interleaved in one process on the same
-batch, so machine noise hits all alike; the script prints median step
+``_no_ls_online_newton.py``). They run interleaved in one process on the
+same batch, so machine noise hits all alike; the script prints median step
 times, their ratios, the attack statistics and, per variant, the peak
 memory (CUDA: ``max_memory_allocated``; CPU, Linux: how far the steps
 raise the peak RSS above the RSS after building, in a fresh process that
@@ -44,7 +44,8 @@ from amkd_plugin.models.task_modules import BoundaryAttack
 
 FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
 DIGITS = 'configs/amkd/resnet20_resnet8_digits_online.py'
-FIRST_ORDER = 'configs/amkd/resnet20_resnet8_digits_online_newton.py'
+FIRST_ORDER = ('configs/amkd/'
+               'resnet20_resnet8_digits_no_ls_online_newton.py')
 # variant -> (boundary weight, attack: the config's or the first-order one)
 VARIANTS = dict(kd=(0., 'config'), amkd_bss=(1., 'config'),
                 amkd_first_order=(1., 'first_order'))

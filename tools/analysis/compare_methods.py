@@ -37,48 +37,54 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from demo import train_and_test  # noqa: E402  (tools/demo.py)
 
-# method -> (label, config path with {pair})
+# method -> (label, config path with {pair}). "no LS": KD on the raw logits
+# (configs/_base_/distill/raw_logits.py) instead of the default's
+# standardized ones.
 METHODS = {
     'kd': ('KD', 'configs/kd/{pair}.py'),
+    'kd_ls': ('KD + LS', 'configs/kd/{pair}_ls.py'),
     'bss': ('BSS (online, BSS step, no triplet term)',
             'configs/bss/{pair}.py'),
-    'amkd_online': ('AMKD, online attack, BSS step',
-                    'configs/amkd/{pair}_online.py'),
-    'amkd_online_newton': ('AMKD, online attack, first-order step',
-                           'configs/amkd/{pair}_online_newton.py'),
-    'amkd': ('AMKD (default): bank, first-order step, samples as banked',
+    'amkd': ('AMKD (default): bank, first-order step, samples as banked, LS',
              'configs/amkd/{pair}.py'),
-    'amkd_bank_bss': ('AMKD, bank, BSS step, samples as banked',
-                      'configs/amkd/{pair}_bank_bss.py'),
-    'amkd_bank_top3': ('AMKD, bank of top-3 targets, first-order step',
+    'amkd_bank_top3': ('AMKD, bank of top-3 targets',
                        'configs/amkd/{pair}_bank_top3.py'),
-    'amkd_bank_bss_crop': ('AMKD, bank, BSS step, cropped with the batch',
-                           'configs/amkd/{pair}_bank_bss_crop.py'),
+    # Without logit standardization: the ways of making boundary samples
+    # (issue 9) and the forms of the metric term (issue 12).
+    'amkd_no_ls': ('AMKD, no LS: bank, first-order step, samples as banked',
+                   'configs/amkd/{pair}_no_ls.py'),
+    'amkd_online': ('AMKD, no LS, online attack, BSS step',
+                    'configs/amkd/{pair}_no_ls_online.py'),
+    'amkd_online_newton': ('AMKD, no LS, online attack, first-order step',
+                           'configs/amkd/{pair}_no_ls_online_newton.py'),
+    'amkd_bank_bss': ('AMKD, no LS, bank, BSS step, samples as banked',
+                      'configs/amkd/{pair}_no_ls_bank_bss.py'),
+    'amkd_bank_bss_crop': (
+        'AMKD, no LS, bank, BSS step, cropped with the batch',
+        'configs/amkd/{pair}_no_ls_bank_bss_crop.py'),
     'amkd_bank_bss_crop_refine1': (
-        'AMKD, bank, BSS step, cropped, then 1 first-order step',
-        'configs/amkd/{pair}_bank_bss_crop_refine1.py'),
+        'AMKD, no LS, bank, BSS step, cropped, then 1 first-order step',
+        'configs/amkd/{pair}_no_ls_bank_bss_crop_refine1.py'),
     'amkd_bank_bss_crop_refine2': (
-        'AMKD, bank, BSS step, cropped, then <= 2 first-order steps',
-        'configs/amkd/{pair}_bank_bss_crop_refine2.py'),
-    # The metric term's forms and logit standardization (issue 12).
-    'kd_ls': ('KD + LS', 'configs/kd/{pair}_ls.py'),
-    'amkd_ls': ('AMKD + LS', 'configs/amkd/{pair}_ls.py'),
-    'amkd_feat': ('AMKD, triplet on pooled features',
-                  'configs/amkd/{pair}_feat.py'),
-    'amkd_feat_logits': ('AMKD, triplet on features and logits',
-                         'configs/amkd/{pair}_feat_logits.py'),
-    'amkd_neg_boundary': ('AMKD, negatives: boundary samples of other pairs',
-                          'configs/amkd/{pair}_neg_boundary.py'),
-    'amkd_neg_centroids': ('AMKD, negatives: class centroids',
-                           'configs/amkd/{pair}_neg_centroids.py'),
-    'amkd_relmargin': ('AMKD, relative margin, L2-normalised',
-                       'configs/amkd/{pair}_relmargin.py'),
-    'amkd_relmargin_raw': ('AMKD, relative margin, raw logits',
-                           'configs/amkd/{pair}_relmargin_raw.py'),
-    'amkd_clean': ('AMKD, triplet also on clean images',
-                   'configs/amkd/{pair}_clean.py'),
-    'amkd_no_triplet': ('AMKD without the triplet term (bank + boundary KD)',
-                        'configs/amkd/{pair}_no_triplet.py'),
+        'AMKD, no LS, bank, BSS step, cropped, then <= 2 first-order steps',
+        'configs/amkd/{pair}_no_ls_bank_bss_crop_refine2.py'),
+    'amkd_feat': ('AMKD, no LS, triplet on pooled features',
+                  'configs/amkd/{pair}_no_ls_feat.py'),
+    'amkd_feat_logits': ('AMKD, no LS, triplet on features and logits',
+                         'configs/amkd/{pair}_no_ls_feat_logits.py'),
+    'amkd_neg_boundary': (
+        'AMKD, no LS, negatives: boundary samples of other pairs',
+        'configs/amkd/{pair}_no_ls_neg_boundary.py'),
+    'amkd_neg_centroids': ('AMKD, no LS, negatives: class centroids',
+                           'configs/amkd/{pair}_no_ls_neg_centroids.py'),
+    'amkd_relmargin': ('AMKD, no LS, relative margin, L2-normalised',
+                       'configs/amkd/{pair}_no_ls_relmargin.py'),
+    'amkd_relmargin_raw': ('AMKD, no LS, relative margin, raw logits',
+                           'configs/amkd/{pair}_no_ls_relmargin_raw.py'),
+    'amkd_clean': ('AMKD, no LS, triplet also on clean images',
+                   'configs/amkd/{pair}_no_ls_clean.py'),
+    'amkd_no_triplet': ('AMKD, no LS, without the triplet term',
+                        'configs/amkd/{pair}_no_ls_no_triplet.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
