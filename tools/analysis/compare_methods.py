@@ -47,44 +47,47 @@ METHODS = {
             'configs/bss/{pair}.py'),
     'amkd': ('AMKD (default): bank, first-order step, samples as banked, LS',
              'configs/amkd/{pair}.py'),
+    'amkd_no_triplet': ('AMKD without the triplet term',
+                        'configs/amkd/{pair}_no_triplet.py'),
     'amkd_bank_top3': ('AMKD, bank of top-3 targets',
                        'configs/amkd/{pair}_bank_top3.py'),
     # Without logit standardization: the ways of making boundary samples
     # (issue 9) and the forms of the metric term (issue 12).
     'amkd_no_ls': ('AMKD, no LS: bank, first-order step, samples as banked',
                    'configs/amkd/{pair}_no_ls.py'),
-    'amkd_online': ('AMKD, no LS, online attack, BSS step',
-                    'configs/amkd/{pair}_no_ls_online.py'),
-    'amkd_online_newton': ('AMKD, no LS, online attack, first-order step',
-                           'configs/amkd/{pair}_no_ls_online_newton.py'),
-    'amkd_bank_bss': ('AMKD, no LS, bank, BSS step, samples as banked',
-                      'configs/amkd/{pair}_no_ls_bank_bss.py'),
-    'amkd_bank_bss_crop': (
+    'amkd_no_ls_online': ('AMKD, no LS, online attack, BSS step',
+                          'configs/amkd/{pair}_no_ls_online.py'),
+    'amkd_no_ls_online_newton': (
+        'AMKD, no LS, online attack, first-order step',
+        'configs/amkd/{pair}_no_ls_online_newton.py'),
+    'amkd_no_ls_bank_bss': ('AMKD, no LS, bank, BSS step, samples as banked',
+                            'configs/amkd/{pair}_no_ls_bank_bss.py'),
+    'amkd_no_ls_bank_bss_crop': (
         'AMKD, no LS, bank, BSS step, cropped with the batch',
         'configs/amkd/{pair}_no_ls_bank_bss_crop.py'),
-    'amkd_bank_bss_crop_refine1': (
+    'amkd_no_ls_bank_bss_crop_refine1': (
         'AMKD, no LS, bank, BSS step, cropped, then 1 first-order step',
         'configs/amkd/{pair}_no_ls_bank_bss_crop_refine1.py'),
-    'amkd_bank_bss_crop_refine2': (
+    'amkd_no_ls_bank_bss_crop_refine2': (
         'AMKD, no LS, bank, BSS step, cropped, then <= 2 first-order steps',
         'configs/amkd/{pair}_no_ls_bank_bss_crop_refine2.py'),
-    'amkd_feat': ('AMKD, no LS, triplet on pooled features',
-                  'configs/amkd/{pair}_no_ls_feat.py'),
-    'amkd_feat_logits': ('AMKD, no LS, triplet on features and logits',
-                         'configs/amkd/{pair}_no_ls_feat_logits.py'),
-    'amkd_neg_boundary': (
+    'amkd_no_ls_feat': ('AMKD, no LS, triplet on pooled features',
+                        'configs/amkd/{pair}_no_ls_feat.py'),
+    'amkd_no_ls_feat_logits': ('AMKD, no LS, triplet on features and logits',
+                               'configs/amkd/{pair}_no_ls_feat_logits.py'),
+    'amkd_no_ls_neg_boundary': (
         'AMKD, no LS, negatives: boundary samples of other pairs',
         'configs/amkd/{pair}_no_ls_neg_boundary.py'),
-    'amkd_neg_centroids': ('AMKD, no LS, negatives: class centroids',
-                           'configs/amkd/{pair}_no_ls_neg_centroids.py'),
-    'amkd_relmargin': ('AMKD, no LS, relative margin, L2-normalised',
-                       'configs/amkd/{pair}_no_ls_relmargin.py'),
-    'amkd_relmargin_raw': ('AMKD, no LS, relative margin, raw logits',
-                           'configs/amkd/{pair}_no_ls_relmargin_raw.py'),
-    'amkd_clean': ('AMKD, no LS, triplet also on clean images',
-                   'configs/amkd/{pair}_no_ls_clean.py'),
-    'amkd_no_triplet': ('AMKD, no LS, without the triplet term',
-                        'configs/amkd/{pair}_no_ls_no_triplet.py'),
+    'amkd_no_ls_neg_centroids': ('AMKD, no LS, negatives: class centroids',
+                                 'configs/amkd/{pair}_no_ls_neg_centroids.py'),
+    'amkd_no_ls_relmargin': ('AMKD, no LS, relative margin, L2-normalised',
+                             'configs/amkd/{pair}_no_ls_relmargin.py'),
+    'amkd_no_ls_relmargin_raw': ('AMKD, no LS, relative margin, raw logits',
+                                 'configs/amkd/{pair}_no_ls_relmargin_raw.py'),
+    'amkd_no_ls_clean': ('AMKD, no LS, triplet also on clean images',
+                         'configs/amkd/{pair}_no_ls_clean.py'),
+    'amkd_no_ls_no_triplet': ('AMKD, no LS, without the triplet term',
+                              'configs/amkd/{pair}_no_ls_no_triplet.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
