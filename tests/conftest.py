@@ -9,12 +9,17 @@ each call writes a fresh copy into its own temporary folder unless a
   root=None) -> Path``: CIFAR in the official python-pickle layout.
 * ``make_tiny_imagenet(num_classes=3, num_train_per_class=2,
   num_val_per_class=2, root=None) -> Path``: Tiny ImageNet tree with JPEGs.
-* ``cifar100_root``, ``cifar10_root``, ``tiny_imagenet_root``: one default
-  copy each, shared by the session (treat as read-only).
+* ``make_fashion_mnist(num_per_class=6, num_test_per_class=2, root=None)
+  -> Path``: Fashion-MNIST's four IDX files, gzipped and extracted.
+* ``cifar100_root``, ``cifar10_root``, ``tiny_imagenet_root``,
+  ``fashion_mnist_root``: one default copy each, shared by the session
+  (treat as read-only).
 
 Images are learnable on purpose: in CIFAR images the red plane equals the
-label, in Tiny ImageNet images the colour depends on the class.
+label, in Tiny ImageNet images the colour depends on the class, in
+Fashion-MNIST images the brightness does.
 """
+import gzip
 import os
 import pickle
 from pathlib import Path
@@ -207,6 +212,62 @@ def write_tiny_imagenet(root: Path, num_classes: int,
     test_images.mkdir(parents=True)
     _jpeg(test_images / 'test_0.JPEG', colours[0], rng)
     return root
+
+
+def fashion_mnist_labels(num_per_class: int) -> np.ndarray:
+    """Labels 0..9, ``num_per_class`` each, interleaved."""
+    return np.tile(np.arange(10, dtype=np.uint8), num_per_class)
+
+
+def fashion_mnist_images(labels: np.ndarray, seed: int) -> np.ndarray:
+    """``(N, 28, 28)`` uint8 images whose brightness follows the label."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 8, (len(labels), 28, 28))
+    return (25 * labels[:, None, None] + noise).astype(np.uint8)
+
+
+def write_fashion_mnist(root: Path, num_per_class: int,
+                        num_test_per_class: int) -> Path:
+    """Write Fashion-MNIST's IDX files (``train-images-idx3-ubyte`` ...),
+    each also gzipped, as the official release and Debian ship them."""
+    root.mkdir(parents=True, exist_ok=True)
+    for split, count, seed in (('train', num_per_class, 0),
+                               ('t10k', num_test_per_class, 1)):
+        labels = fashion_mnist_labels(count)
+        images = fashion_mnist_images(labels, seed)
+        # IDX: magic (0, 0, type 0x08 = uint8, dims), big-endian sizes.
+        files = {
+            f'{split}-images-idx3-ubyte':
+            bytes([0, 0, 8, 3]) + np.array(images.shape, '>u4').tobytes() +
+            images.tobytes(),
+            f'{split}-labels-idx1-ubyte':
+            bytes([0, 0, 8, 1]) + np.array([len(labels)], '>u4').tobytes() +
+            labels.tobytes(),
+        }
+        for name, content in files.items():
+            (root / name).write_bytes(content)
+            (root / f'{name}.gz').write_bytes(gzip.compress(content))
+    return root
+
+
+@pytest.fixture(scope='session')
+def make_fashion_mnist(tmp_path_factory) -> Callable[..., Path]:
+    """Factory writing a tiny Fashion-MNIST; see
+    :func:`write_fashion_mnist`. Returns the ``data_root``."""
+
+    def make(num_per_class: int = 6,
+             num_test_per_class: int = 2,
+             root: Optional[Path] = None) -> Path:
+        root = Path(root or tmp_path_factory.mktemp('fashion_mnist'))
+        return write_fashion_mnist(root, num_per_class, num_test_per_class)
+
+    return make
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist_root(make_fashion_mnist) -> Path:
+    """A shared tiny Fashion-MNIST: 6 train and 2 test images per class."""
+    return make_fashion_mnist()
 
 
 @pytest.fixture(scope='session')

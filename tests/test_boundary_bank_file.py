@@ -34,7 +34,8 @@ def random_rows(num: int, num_targets: int, seed: int = 0) -> dict:
     """Random arrays for every field of ``num`` bank rows."""
     rng = np.random.default_rng(seed)
     return dict(
-        images=rng.integers(0, 256, (num, num_targets) + SHAPE, np.uint8),
+        images=rng.uniform(0, 255, (num, num_targets) + SHAPE).astype(
+            np.float32),
         targets=rng.integers(0, 100, (num, num_targets)),
         weights=rng.random((num, num_targets), np.float32),
         correct=rng.random(num) < 0.5,
@@ -49,10 +50,11 @@ def rows_at(rows: dict, indices: np.ndarray) -> dict:
 def build_bank(path: Path,
                images: np.ndarray,
                weights: Optional[np.ndarray] = None) -> BoundaryBankFile:
-    """Commit a bank of ``images`` (N, K, H, W, C); targets are ``10 * k``."""
+    """Commit a bank of ``images`` (N, K, H, W, C) pixel values (stored as
+    float32, whatever their type here); targets are ``10 * k``."""
     num, num_targets = images.shape[:2]
     rows = dict(
-        images=images,
+        images=images.astype(np.float32),
         targets=np.tile(10 * np.arange(num_targets), (num, 1)),
         weights=(np.ones(
             (num, num_targets), np.float32) if weights is None else weights),
@@ -110,10 +112,10 @@ def test_write_checks_shapes_and_dtype(tmp_path):
     rows = rows_at(random_rows(4, 2), np.arange(2))
     with pytest.raises(ValueError, match='targets must have shape'):
         bank.write(np.arange(2), **{**rows, 'targets': rows['targets'][:1]})
-    with pytest.raises(TypeError, match='uint8'):
+    with pytest.raises(TypeError, match='float32'):
         bank.write(
             np.arange(2), **{
-                **rows, 'images': rows['images'].astype(np.float32)
+                **rows, 'images': rows['images'].astype(np.uint8)
             })
 
 
@@ -158,7 +160,7 @@ def truncate(file: Path, keep: float) -> None:
 ])
 def test_open_names_a_damaged_bank(tmp_path, damage, what):
     path = tmp_path / 'bank'
-    build_bank(path, np.zeros((4, 2) + SHAPE, np.uint8))
+    build_bank(path, np.zeros((4, 2) + SHAPE, np.float32))
     damage(path)
     with pytest.raises(UserValueError, match=what) as info:
         BoundaryBankFile.open(str(path))
@@ -180,7 +182,7 @@ def test_concurrent_commit_keeps_first_bank(tmp_path):
 
 
 def test_sample_follows_weights(tmp_path):
-    images = np.empty((3, 2) + SHAPE, np.uint8)
+    images = np.empty((3, 2) + SHAPE, np.float32)
     images[:, 0], images[:, 1] = 7, 9
     weights = np.tile(np.array([0.9, 0.1], np.float32), (3, 1))
     weights[2] = 0  # e.g. a teacher that assigns no target probability
@@ -206,7 +208,7 @@ def test_sample_follows_weights(tmp_path):
     # The returned image is a private, writable, contiguous copy.
     img = bank.sample(0, rng)['boundary_img']
     assert img.flags.writeable and img.flags.c_contiguous
-    assert img.shape == SHAPE and img.dtype == np.uint8
+    assert img.shape == SHAPE and img.dtype == np.float32
     img[:] = 0
     assert bank['images'][0].min() > 0
     with pytest.raises(IndexError, match='another dataset'):
@@ -214,7 +216,7 @@ def test_sample_follows_weights(tmp_path):
 
 
 def test_sample_single_target(tmp_path):
-    bank = build_bank(tmp_path / 'bank', np.ones((2, 1) + SHAPE, np.uint8),
+    bank = build_bank(tmp_path / 'bank', np.ones((2, 1) + SHAPE, np.float32),
                       np.zeros((2, 1), np.float32))
     rng = np.random.default_rng(0)
     assert {bank.sample(1, rng)['boundary_target'] for _ in range(50)} == {0}
@@ -225,7 +227,7 @@ def test_sample_single_target(tmp_path):
 
 def test_load_boundary_bank_transform(tmp_path):
     bank_images = np.broadcast_to(
-        np.arange(2, dtype=np.uint8)[:, None, None, None, None],
+        np.arange(2, dtype=np.float32)[:, None, None, None, None],
         (2, 1) + SHAPE)
     path = build_bank(tmp_path / 'bank', bank_images).path
     results = dict(img=np.zeros(SHAPE, np.uint8), sample_idx=1)
@@ -367,7 +369,7 @@ def test_bank_crop_pipeline_same_image_same_output(name, scope, tmp_path):
         idx = seed % 3
         clean_out, bank_out, sample = run(pipeline, clean[idx], seed, idx)
         np.testing.assert_array_equal(clean_out, bank_out)
-        assert bank_out.dtype == np.uint8 and bank_out.shape == SHAPE
+        assert bank_out.dtype == np.float32 and bank_out.shape == SHAPE
         assert sample.boundary_target == 0 and sample.sample_idx == idx
         # Same seed, same crop/flip as the ordinary train_pipeline (K=1 makes
         # no draw, so the random streams line up).
@@ -427,7 +429,7 @@ def check_packed(inputs, sample, clean: np.ndarray, key: str) -> None:
     clean_out = inputs.permute(1, 2, 0).numpy()
     bank_out = sample.boundary_img
     assert isinstance(bank_out, np.ndarray)
-    assert bank_out.dtype == np.uint8 and bank_out.shape == SHAPE
+    assert bank_out.dtype == np.float32 and bank_out.shape == SHAPE
     assert sample.boundary_target in (0, 10)
     assert isinstance(sample.boundary_correct, bool)
     assert isinstance(sample.boundary_reached, bool)

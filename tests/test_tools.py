@@ -820,7 +820,7 @@ def banked(tmp_path_factory, teacher) -> SimpleNamespace:
 
 def test_bank_tool_builds_and_training_reuses_it(banked):
     assert banked.built.output.count('Boundary bank: building') == 1
-    assert 'after rounding to uint8' in banked.built.output
+    assert 'as stored in float32' in banked.built.output
     assert banked.path.parent == banked.work_dir / 'boundary_bank'
     assert [p.name for p in banked.path.parent.iterdir()] == [
         banked.path.name]

@@ -21,7 +21,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import List
+from typing import List, Sequence
 
 TEACHER = 'configs/teachers/resnet20_digits.py'
 STUDENTS = {
@@ -40,14 +40,16 @@ def train_and_test(config: str,
                    epochs: int,
                    extra: List[str],
                    reuse: bool = False,
-                   fidelity: bool = False) -> dict:
+                   fidelity: bool = False,
+                   test_args: Sequence[str] = ()) -> dict:
     """Train ``config`` into ``work_dir``, test its last checkpoint.
 
     With ``reuse``, a finished training (its last checkpoint) and finished
     test metrics in ``work_dir`` are taken as they are, so an interrupted
     sweep picks up where it stopped. ``fidelity`` adds boundary fidelity to
-    the test (``tools/test.py --fidelity``). The training's wall time,
-    process start and bank build included, goes to ``train_time.json``.
+    the test (``tools/test.py --fidelity``), ``test_args`` more arguments
+    of ``tools/test.py``. The training's wall time, process start and bank
+    build included, goes to ``train_time.json``.
 
     Returns:
         dict: The test metrics, ``command`` (the training command) and
@@ -66,6 +68,7 @@ def train_and_test(config: str,
     if not (reuse and osp.isfile(metrics)):
         run(['tools/test.py', config, checkpoint, '--work-dir', work_dir,
              '--out', metrics, *(['--fidelity'] if fidelity else []),
+             *test_args,
              *(['--cfg-options', *extra] if extra else [])])
     with open(metrics) as f:
         result = json.load(f)

@@ -34,13 +34,20 @@ def parse_args() -> argparse.Namespace:
         metavar=('CONFIG', 'CHECKPOINT'),
         help='the teacher to measure boundary fidelity against (implies '
         '--fidelity)')
+    parser.add_argument(
+        '--fidelity-images',
+        type=int,
+        metavar='N',
+        help='measure boundary fidelity on the first N held-out images only '
+        '(implies --fidelity)')
     add_run_arguments(
         parser,
         'override config settings, e.g. test_dataloader.batch_size=256')
     return parse_run_args(parser)
 
 
-def add_fidelity_hook(cfg: Config, teacher: Optional[List[str]]) -> None:
+def add_fidelity_hook(cfg: Config, teacher: Optional[List[str]],
+                      max_images: Optional[int]) -> None:
     """Switch on boundary fidelity, keeping a configured hook's settings."""
     hooks = [hook for hook in cfg.custom_hooks
              if hook['type'].split('.')[-1] == 'BoundaryFidelityHook']
@@ -49,6 +56,8 @@ def add_fidelity_hook(cfg: Config, teacher: Optional[List[str]]) -> None:
         cfg.custom_hooks.append(hooks[0])
     if teacher:
         hooks[0]['teacher'] = dict(config=teacher[0], checkpoint=teacher[1])
+    if max_images:
+        hooks[0]['max_images'] = max_images
 
 
 @tool_main
@@ -60,8 +69,8 @@ def main() -> None:
     cfg.load_from = None
     cfg.custom_hooks = [
         *cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
-    if args.fidelity or args.teacher:
-        add_fidelity_hook(cfg, args.teacher)
+    if args.fidelity or args.teacher or args.fidelity_images:
+        add_fidelity_hook(cfg, args.teacher, args.fidelity_images)
 
     runner = build_runner(cfg)
     load_model_checkpoint(unwrap(runner.model), args.checkpoint, args.config)

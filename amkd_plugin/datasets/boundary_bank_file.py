@@ -15,7 +15,7 @@ from amkd_plugin.utils import UserValueError
 # name -> (dtype, shape after the leading N) of every array of a bank.
 # ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape.
 ARRAY_SPECS = {
-    'images': (np.uint8, (None, 'img')),
+    'images': (np.float32, (None, 'img')),
     'targets': (np.int64, (None, )),
     'weights': (np.float32, (None, )),
     'correct': (np.bool_, ()),
@@ -23,7 +23,9 @@ ARRAY_SPECS = {
     'steps': (np.int16, (None, )),
 }
 META_FILE = 'meta.json'
-FORMAT_VERSION = 1
+# 2: images in float32 (1: uint8, whose rounding put half of the
+# Fashion-MNIST boundary samples back on their own side).
+FORMAT_VERSION = 2
 
 Rng = Union[np.random.Generator, np.random.RandomState]
 
@@ -45,8 +47,9 @@ class BoundaryBankFile:
     (N = dataset length, K = targets per image, (H, W, C) = the dataset's
     own image shape)::
 
-        images   (N, K, H, W, C) uint8    boundary image, in the dataset's
-                                          pixel space and channel order
+        images   (N, K, H, W, C) float32  boundary image, in the dataset's
+                                          pixel space (0..255) and channel
+                                          order
         targets  (N, K)          int64    target class of each image
         weights  (N, K)          float32  teacher probability of each target
         correct  (N,)            bool     teacher classified the clean image
@@ -210,7 +213,8 @@ class BoundaryBankFile:
         Args:
             indices (np.ndarray): ``(B,)`` dataset indices; disjoint from
                 those any other process writes.
-            images (np.ndarray): ``(B, K, H, W, C)`` uint8 boundary images.
+            images (np.ndarray): ``(B, K, H, W, C)`` float32 boundary
+                images in 0..255.
             targets (np.ndarray): ``(B, K)`` target classes.
             weights (np.ndarray): ``(B, K)`` teacher target probabilities.
             correct (np.ndarray): ``(B,)`` whether the teacher was right.
@@ -235,11 +239,11 @@ class BoundaryBankFile:
             if value.shape != expected:
                 raise ValueError(f'{name} must have shape {expected}, got '
                                  f'{value.shape}.')
-        if values['images'].dtype != np.uint8:
-            # Casting would silently wrap floats or ints around; rounding
-            # and clipping are the builder's job.
+        if values['images'].dtype != np.float32:
+            # A silent cast could round a sample off the boundary or wrap
+            # it around; conversion and clipping are the builder's job.
             raise TypeError(
-                f'images must be uint8, got {values["images"].dtype}.')
+                f'images must be float32, got {values["images"].dtype}.')
         for name, value in values.items():
             self._arrays[name][indices] = value
 
@@ -392,7 +396,7 @@ class BoundaryBankFile:
                 Source of the draw. Defaults to None, numpy's global state.
 
         Returns:
-            dict: ``boundary_img`` (``(H, W, C)`` uint8, a writable
+            dict: ``boundary_img`` (``(H, W, C)`` float32, a writable
             contiguous copy), ``boundary_target`` (int),
             ``boundary_correct`` and ``boundary_reached`` (bool).
         """

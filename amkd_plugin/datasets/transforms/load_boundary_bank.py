@@ -36,7 +36,8 @@ class LoadBoundaryBank(BaseTransform):
 
     **Added Keys:**
 
-    - boundary_img (np.ndarray): ``(H, W, C)`` uint8, like ``img``.
+    - boundary_img (np.ndarray): ``(H, W, C)`` float32 pixels in 0..255,
+      in ``img``'s channel order (C = 1 for a 2-D grey ``img``).
     - boundary_target (int)
     - boundary_correct (bool)
     - boundary_reached (bool)
@@ -86,6 +87,9 @@ class LoadBoundaryBank(BaseTransform):
         """
         bank = self.bank
         img_shape = tuple(results['img'].shape)
+        # PackInputs serves a 2-D grey image as one channel, as banked.
+        if len(img_shape) == 2:
+            img_shape += (1, )
         if img_shape != bank.image_shape:
             raise UserValueError(
                 f'The image of sample {results["sample_idx"]} has shape '

@@ -169,7 +169,11 @@ def build_boundary_bank(runner) -> Optional[str]:
             'bank_train_pipeline, as configs/amkd/*.py do, or model.bank=None '
             'for the online attack.')
     dataset_cfg = copy.deepcopy(runner.cfg.train_dataloader.dataset)
-    dataset_cfg.pipeline = copy.deepcopy(
+    # A wrapper (e.g. StratifiedSubset) holds the pipeline in its dataset.
+    inner = dataset_cfg
+    while 'dataset' in inner:
+        inner = inner.dataset
+    inner.pipeline = copy.deepcopy(
         runner.cfg.test_dataloader.dataset.pipeline)
     plain = DATASETS.build(dataset_cfg)
     path = builder.build(model.teacher, model.data_preprocessor, plain,

@@ -1,0 +1,17 @@
+# AMKD on the low-data Fashion-MNIST regime (5% of the training split):
+# ResNet20 teacher trained on all 60,000 images, ResNet8 student.
+_base_ = [
+    '../_base_/distill/amkd.py',
+    '../_base_/datasets/fashion_mnist_lowdata.py',
+    '../_base_/schedules/fashion_mnist_lowdata_15e.py'
+]
+model = dict(
+    architecture=dict(
+        cfg_path='configs/students/resnet8_fashion_mnist_lowdata.py'),
+    teacher=dict(cfg_path='configs/teachers/resnet20_fashion_mnist.py'),
+    teacher_ckpt='work_dirs/resnet20_fashion_mnist/epoch_6.pth')
+# Boundary samples as banked, next to the augmented clean image.
+train_dataloader = dict(dataset=dict(
+    dataset=dict(pipeline={{_base_.bank_train_pipeline}})))
+# Standardized logits need a clipped gradient (_base_/distill/amkd.py).
+optim_wrapper = dict(clip_grad=dict(max_norm=5))
