@@ -97,6 +97,9 @@ METHODS = {
                          'configs/amkd/{pair}_no_ls_clean.py'),
     'amkd_no_ls_no_triplet': ('AMKD, no LS, without the triplet term',
                               'configs/amkd/{pair}_no_ls_no_triplet.py'),
+    'amkd_no_ls_ratio1': ('AMKD, no LS, a boundary sample for every image '
+                          'both get right',
+                          'configs/amkd/{pair}_no_ls_ratio1.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
