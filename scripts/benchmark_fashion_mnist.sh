@@ -22,7 +22,7 @@ fi
 [ -f $teacher/test_metrics.json ] ||
   $py tools/test.py configs/teachers/resnet20_fashion_mnist.py \
     $teacher/epoch_6.pth --out $teacher/test_metrics.json
-methods=${*:-student kd kd_ls dkd bss amkd amkd_no_triplet amkd_online_newton amkd_ratio1}
+methods=${*:-student kd kd_ls dkd bss amkd amkd_no_ls amkd_no_ls_ratio1 amkd_no_ls_w025}
 $py tools/analysis/compare_methods.py --pair $pair \
   --teacher-ckpt $teacher/epoch_6.pth --work-dir work_dirs/fmnist/$pair \
   --epochs 15 --seeds 0 1 2 3 4 --jobs 2 --threads 1 \

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import fashion_mnist_images, fashion_mnist_labels
-from helpers import REPO, assert_ok, run
+from helpers import REPO, assert_ok, assert_user_error, run
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
@@ -185,3 +185,14 @@ def test_amkd_trains_and_tests_on_fashion_mnist(fashion_mnist_root, tmp_path):
     # the metrics are there all the same.
     assert 0 <= metrics['fidelity/images'] <= 20
     assert 0 <= metrics['fidelity/reached'] <= 100
+
+
+@pytest.mark.slow
+def test_train_without_data_stops_with_one_line(tmp_path):
+    result = run([
+        sys.executable, 'tools/train.py',
+        'configs/teachers/resnet20_fashion_mnist.py', '--work-dir', tmp_path,
+        '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path}'
+    ])
+    assert_user_error(result, 'Fashion-MNIST',
+                      'bash scripts/get_data.sh fashion-mnist')

@@ -1,11 +1,14 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Train KD, BSS and AMKD students over several seeds; tabulate the results.
 
-For one teacher-student pair (configs ``configs/{kd,bss,amkd}/<pair>*.py``),
-trains every (method, seed) into ``<work-dir>/<method>_s<seed>`` unless its
-last checkpoint is there, tests it with ``tools/test.py --fidelity`` unless
-its metrics are there, and prints one Markdown table: mean and spread over
-seeds of top-1, boundary agreement at t = 0.5, 1, 1.5 and their mean,
+For one teacher-student pair (configs
+``configs/{students,kd,dkd,bss,amkd}/<pair>*.py``), trains every (method,
+seed) into ``<work-dir>/<method>_s<seed>`` unless its last checkpoint is
+there, tests it with ``tools/test.py --fidelity`` (a student alone without)
+unless its metrics are there, and prints one Markdown table: mean and
+spread over seeds of top-1, its paired difference to KD (each seed's top-1
+minus KD's with the same seed) and that mean over its standard error (the
+paired t statistic), boundary agreement at t = 0.5, 1, 1.5 and their mean,
 KL(teacher || student) at the boundary, the teacher margin on the boundary
 samples used in training (relative to their clean margin), the teacher
 passes spent per boundary sample in training, and the whole run's wall
@@ -17,7 +20,16 @@ the time ratios compare runs made under the same load, so run every
 method of a table in one call (a reused run keeps the time it was
 measured with).
 
-Example (the digits table of docs/results.md):
+Example (the Fashion-MNIST table of docs/results.md, as
+``scripts/benchmark_fashion_mnist.sh`` runs it):
+    python tools/analysis/compare_methods.py \
+        --pair resnet20_resnet8_fashion_mnist_lowdata \
+        --teacher-ckpt work_dirs/resnet20_fashion_mnist/epoch_6.pth \
+        --work-dir work_dirs/fmnist/resnet20_resnet8_fashion_mnist_lowdata \
+        --epochs 15 --seeds 0 1 2 3 4 --jobs 2 --fidelity-images 500 \
+        --methods student kd kd_ls dkd bss amkd amkd_no_ls
+
+The digits table:
     python tools/analysis/compare_methods.py --pair resnet20_resnet8_digits \
         --teacher-ckpt work_dirs/demo/teacher/epoch_20.pth \
         --work-dir work_dirs/compare_digits --seeds 0 1 2 3 4 --jobs 2
@@ -100,6 +112,8 @@ METHODS = {
     'amkd_no_ls_ratio1': ('AMKD, no LS, a boundary sample for every image '
                           'both get right',
                           'configs/amkd/{pair}_no_ls_ratio1.py'),
+    'amkd_no_ls_w025': ('AMKD, no LS, boundary losses at weight 0.25',
+                        'configs/amkd/{pair}_no_ls_w025.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
