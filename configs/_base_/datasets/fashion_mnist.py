@@ -16,8 +16,7 @@ data_preprocessor = dict(
     to_rgb=False)
 
 # Clothes are left-right symmetric enough for flips (the usual
-# Fashion-MNIST augmentation); 2 pixels of padding is 1/14 of the side,
-# as 4 is of CIFAR's 32.
+# Fashion-MNIST augmentation); crops shift by at most 2 of 28 pixels.
 _augment = [
     dict(type='mmpretrain.RandomCrop', crop_size=28, padding=2),
     dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
