@@ -23,15 +23,16 @@ fi
   $py tools/test.py configs/teachers/resnet20_fashion_mnist.py \
     $teacher/epoch_6.pth --out $teacher/test_metrics.json
 methods=${*:-student kd kd_ls dkd bss amkd amkd_no_ls amkd_no_ls_ratio1 amkd_no_ls_w025}
-$py tools/analysis/compare_methods.py --pair $pair \
-  --teacher-ckpt $teacher/epoch_6.pth --work-dir work_dirs/fmnist/$pair \
-  --epochs 15 --seeds 0 1 2 3 4 --jobs 2 --threads 1 \
-  --fidelity-images 500 --methods $methods \
-  --out docs/results.md --section fashion_mnist
+# One protocol for both tables: the same teacher, recipe and seeds.
+compare() {
+  $py tools/analysis/compare_methods.py --pair $pair \
+    --teacher-ckpt $teacher/epoch_6.pth --epochs 15 --seeds 0 1 2 3 4 \
+    --jobs 2 --threads 1 --fidelity-images 500 --out docs/results.md "$@"
+}
+compare --work-dir work_dirs/fmnist/$pair --methods $methods \
+  --section fashion_mnist
 # 2% of the training split, the methods of docs/results.md's second table.
-[ $# -gt 0 ] || $py tools/analysis/compare_methods.py --pair $pair \
-  --teacher-ckpt $teacher/epoch_6.pth --work-dir work_dirs/fmnist/${pair}_2pct \
-  --epochs 15 --seeds 0 1 2 3 4 --jobs 2 --threads 1 \
-  --fidelity-images 500 --methods student kd amkd_no_ls_ratio1 \
+[ $# -gt 0 ] || compare --work-dir work_dirs/fmnist/${pair}_2pct \
+  --methods student kd amkd_no_ls_ratio1 \
   --cfg-options train_dataloader.dataset.fraction=0.02 \
-  --out docs/results.md --section fashion_mnist_2pct
+  --section fashion_mnist_2pct
