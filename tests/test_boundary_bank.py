@@ -15,6 +15,9 @@ import glob
 import os
 import os.path as osp
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -305,6 +308,22 @@ def test_second_build_reuses_the_bank(tmp_path, teacher, preprocessor,
     assert logs == [f'Boundary bank: reusing {path}.']
     assert file_stats(path) == before
     assert os.listdir(tmp_path) == [osp.basename(path)]
+
+
+def test_a_build_removes_what_a_killed_build_left(tmp_path, teacher,
+                                                 preprocessor, dataset, logs):
+    gone = subprocess.Popen([sys.executable, '-c', 'pass'])
+    gone.wait()
+    left = tmp_path / (f'0123456789abcdef.partial-{socket.gethostname()}-'
+                       f'{gone.pid}-0123abcd')
+    left.mkdir()
+    (left / 'images.npy').write_bytes(b'half written')
+
+    path = build(tmp_path, teacher, preprocessor, dataset)
+
+    assert os.listdir(tmp_path) == [osp.basename(path)]
+    assert ('Boundary bank: removed the unfinished build(s) of processes '
+            f'that are gone: {left}.') in logs
 
 
 def test_a_damaged_bank_is_refused_not_reused(tmp_path, teacher, preprocessor,

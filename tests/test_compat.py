@@ -75,6 +75,39 @@ def test_mmrazor_imports_in_a_fresh_process():
     assert result.stdout.strip().endswith('ok')
 
 
+@pytest.mark.slow  # two trainings in subprocesses
+def test_mmrazors_own_train_tool_runs_through_the_plugin(
+        tmp_path, trained_digits_teacher):
+    """MMRazor's own tools/train.py (what ``mim train mmrazor`` runs) stops
+    at MMRazor's import on torch >= 2, before the config's custom_imports;
+    ``python -m amkd_plugin.mmrazor_tool`` runs it unchanged, here for one
+    epoch of the digits AMKD config (boundary bank built)."""
+    import mmrazor
+    tool = Path(mmrazor.__file__).parent / '.mim/tools/train.py'
+    args = [
+        'configs/amkd/resnet20_resnet8_digits.py', '--work-dir', tmp_path,
+        '--cfg-options', 'train_cfg.max_epochs=1',
+        'train_dataloader.dataset.indices=256',
+        f'model.teacher_ckpt={trained_digits_teacher}'
+    ]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+
+    def run(*command) -> subprocess.CompletedProcess:
+        return subprocess.run([str(arg) for arg in command], cwd=REPO_ROOT,
+                              env=env, capture_output=True, text=True,
+                              timeout=600)
+
+    if compat._mmrazor_quantization_is_broken():
+        stock = run(sys.executable, tool, *args)
+        assert stock.returncode != 0
+        assert '`torch>=1.13` is not installed properly' in stock.stderr
+    result = run(sys.executable, '-m', 'amkd_plugin.mmrazor_tool', 'train',
+                 *args)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert 'Boundary bank: building' in result.stdout + result.stderr
+    torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
+
+
 @pytest.mark.parametrize('name', [
     'SingleTeacherDistill', 'ConfigurableDistiller', 'KLDivergence',
     'DKDLoss', 'L2Loss', 'ConvModuleConnector', 'AMKDDistill',

@@ -5,6 +5,9 @@
 # Usage: bash tools/dist_train.sh CONFIG GPUS [train.py args...]
 # Without GPUs, run on CPU with gloo, one process per GPUS:
 #   bash tools/dist_train.sh CONFIG 2 --cfg-options env_cfg.dist_cfg.backend=gloo
+# On machines that may lose a process (preemption, a killed rank), let
+# torchrun restart the group; it resumes from the newest checkpoint:
+#   MAX_RESTARTS=3 bash tools/dist_train.sh CONFIG 8
 set -e
 
 if [ $# -lt 2 ]; then

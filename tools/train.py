@@ -5,12 +5,12 @@ Example:
     python tools/train.py configs/teachers/resnet56_cifar100.py
 """
 import argparse
+import os
 
 from mmengine.config import Config
-from mmengine.runner import Runner, find_latest_checkpoint
 
-from amkd_plugin.models.algorithms.model_loading import \
-    check_model_checkpoint
+from amkd_plugin.models.algorithms.model_loading import (
+    check_model_checkpoint, resume_checkpoint)
 from amkd_plugin.utils import (add_run_arguments, build_runner,
                                parse_run_args, run_config, tool_main, unwrap)
 
@@ -52,7 +52,16 @@ def merge_args(args: argparse.Namespace) -> Config:
         elif args.resume is not None:
             cfg.resume, cfg.load_from = True, args.resume
 
-    return run_config(args, apply)
+    cfg = run_config(args, apply)
+    # torchrun --max-restarts starts the group again after a rank died: it
+    # goes on from the run's own newest checkpoint, if it made one.
+    restarted = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)) > 0
+    if restarted or (cfg.get('resume') and cfg.get('load_from') is None):
+        latest = resume_checkpoint(cfg.work_dir,
+                                   f'python tools/train.py {args.config}')
+        if latest or not restarted:
+            cfg.resume, cfg.load_from = True, latest
+    return cfg
 
 
 @tool_main
@@ -60,19 +69,13 @@ def main() -> None:
     args = parse_args()
     cfg = merge_args(args)
     runner = build_runner(cfg)
-    check_start_checkpoint(runner, cfg, args.config)
+    if cfg.get('load_from'):
+        # One line for a missing, unreadable, unsafe or other model's file:
+        # MMEngine would show a traceback or, for load_from, skip the keys
+        # that do not fit.
+        check_model_checkpoint(unwrap(runner.model), cfg.load_from,
+                               args.config)
     runner.train()
-
-
-def check_start_checkpoint(runner: Runner, cfg: Config, config: str) -> None:
-    """Stop with one line if the checkpoint to resume or start from is
-    missing, unreadable, unsafe or of another model; MMEngine would show a
-    traceback or, for ``load_from``, skip the keys that do not fit."""
-    checkpoint = cfg.get('load_from')
-    if cfg.get('resume') and checkpoint is None:
-        checkpoint = find_latest_checkpoint(cfg.work_dir)
-    if checkpoint:
-        check_model_checkpoint(unwrap(runner.model), checkpoint, config)
 
 
 if __name__ == '__main__':

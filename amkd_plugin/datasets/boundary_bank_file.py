@@ -3,10 +3,11 @@
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import socket
 import uuid
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -128,6 +129,29 @@ class BoundaryBankFile:
         rename is atomic) for one writer's arrays until :meth:`commit`."""
         return (f'{path}.partial-{socket.gethostname()}-{os.getpid()}-'
                 f'{uuid.uuid4().hex[:8]}')
+
+    @staticmethod
+    def remove_stale_partials(root: str) -> List[str]:
+        """Remove the unfinished builds in ``root`` whose process is gone.
+
+        A build killed before :meth:`commit` leaves its
+        ``*.partial-<host>-<pid>-*`` folder. Only folders of this machine
+        are judged (another machine's processes cannot be seen from here),
+        and one whose process still runs, or whose pid a new process took,
+        is kept.
+
+        Returns:
+            list[str]: The folders removed.
+        """
+        host = re.escape(socket.gethostname())
+        removed = []
+        for name in sorted(os.listdir(root)) if osp.isdir(root) else []:
+            match = re.fullmatch(rf'.+\.partial-{host}-(\d+)-[0-9a-f]{{8}}',
+                                 name)
+            if match and not _process_runs(int(match.group(1))):
+                shutil.rmtree(osp.join(root, name), ignore_errors=True)
+                removed.append(osp.join(root, name))
+        return removed
 
     # --- creation and writing --------------------------------------------
 
@@ -423,3 +447,14 @@ class BoundaryBankFile:
             boundary_target=int(self._arrays['targets'][index, j]),
             boundary_correct=bool(self._arrays['correct'][index]),
             boundary_reached=bool(self._arrays['reached'][index, j]))
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine."""
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        pass
+    return True

@@ -9,13 +9,17 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # Keep the last three epochs to resume from and the best one to deploy.
+    # Written to a temporary name and renamed (AtomicLocalBackend), so a
+    # kill while saving never leaves a truncated newest checkpoint.
     checkpoint=dict(
         type='CheckpointHook', interval=10, max_keep_ckpts=3,
-        save_best='auto'),
+        save_best='auto', backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='mmpretrain.VisualizationHook', enable=False),
     # A resumed run draws the random numbers the uninterrupted one drew.
     random_state=dict(type='RandomStateHook'),
+    # Stop at the first NaN/Inf loss instead of training on NaN weights.
+    non_finite_loss=dict(type='NonFiniteLossHook'),
 )
 
 env_cfg = dict(

@@ -1,14 +1,16 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Build the two models of a distillation config and check they fit."""
 import copy
+import logging
+import os
 import os.path as osp
 import re
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.runner import CheckpointLoader
+from mmengine.runner import CheckpointLoader, find_latest_checkpoint
 from mmengine.runner.checkpoint import load_state_dict
 from torch import nn
 
@@ -82,6 +84,54 @@ def read_checkpoint(checkpoint: str, make: str) -> dict:
             isinstance(value, torch.Tensor) for value in state.values()):
         return dict(state_dict=state)
     return state
+
+
+def resume_checkpoint(work_dir: str, make: str) -> Optional[str]:
+    """The checkpoint ``--resume`` (auto) takes in ``work_dir``.
+
+    MMEngine's choice, the file named in ``last_checkpoint``, if it can be
+    read; otherwise the newest ``epoch_N.pth``/``iter_N.pth`` there that
+    can, with one warning naming the unreadable file(s). A kill can leave
+    the newest file truncated (written before this plugin's atomic saves,
+    or damaged since), and its older neighbour loses one interval at most.
+    Each candidate is read once here, before MMEngine reads the chosen one.
+
+    Args:
+        work_dir (str): The run's work dir.
+        make (str): The command that makes the checkpoints, for messages.
+
+    Returns:
+        str, optional: The checkpoint; None if the work dir holds none.
+    """
+    names = os.listdir(work_dir) if osp.isdir(work_dir) else []
+    numbered = sorted(
+        (name for name in names
+         if re.fullmatch(r'(epoch|iter)_\d+\.pth', name)),
+        key=lambda name: int(re.search(r'\d+', name).group()),
+        reverse=True)
+    latest = find_latest_checkpoint(work_dir)
+    candidates = dict.fromkeys(
+        osp.abspath(path)
+        for path in [latest, *(osp.join(work_dir, n) for n in numbered)]
+        if path)
+    unreadable: List[str] = []
+    for path in candidates:
+        try:
+            read_checkpoint(path, make)
+        except UserInputError:
+            unreadable.append(path)
+            continue
+        if unreadable:
+            print_log(
+                f'Resume: {", ".join(unreadable)} cannot be read; resuming '
+                f'from {path}, the newest readable checkpoint.', 'current',
+                level=logging.WARNING)
+        return path
+    if unreadable:
+        raise UserInputError(
+            f'No checkpoint in {work_dir} can be read ({", ".join(unreadable)}'
+            f'); train again without --resume: `{make}`.')
+    return None
 
 
 def state_dict_of(checkpoint: dict, path: str, make: str) -> dict:

@@ -162,6 +162,13 @@ class BoundaryBankBuilder:
             'machine the same --work-dir on a shared filesystem, or build '
             'the bank ahead (tools/build_boundary_bank.py) and copy it into '
             'each machine\'s work dir.')
+        if get_rank() == 0:
+            stale = BoundaryBankFile.remove_stale_partials(root)
+            if stale:
+                print_log(
+                    'Boundary bank: removed the unfinished build(s) of '
+                    f'processes that are gone: {", ".join(stale)}.',
+                    'current')
         others = sorted(name for name in os.listdir(root)
                         if '.partial-' not in name) if osp.isdir(root) else []
         print_log(
