@@ -326,6 +326,55 @@ def test_a_build_removes_what_a_killed_build_left(tmp_path, teacher,
             f'that are gone: {left}.') in logs
 
 
+def test_a_killed_build_resumes_into_the_same_bank(
+        tmp_path, teacher, preprocessor, dataset, logs, monkeypatch):
+    """Killed after its first batch (of 3), the build is finished by the
+    next one, which attacks only the rest: the bank equals one built in
+    one go, byte for byte."""
+    whole = build(tmp_path / 'whole', teacher, preprocessor, dataset)
+    report = [line for line in logs if 'reached the boundary' in line]
+    attack_batch = BoundaryBankBuilder._attack_batch
+    calls = []
+
+    def killed_after_one(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return attack_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(BoundaryBankBuilder, '_attack_batch',
+                        killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path / 'resumed', teacher, preprocessor, dataset)
+    monkeypatch.setattr(BoundaryBankBuilder, '_attack_batch', attack_batch)
+    # What a kill leaves: the folder of a process that is gone.
+    [left] = os.listdir(tmp_path / 'resumed')
+    gone = subprocess.Popen([sys.executable, '-c', 'pass'])
+    gone.wait()
+    dead = re.sub(r'-\d+-([0-9a-f]{8})$', rf'-{gone.pid}-\1', left)
+    os.rename(tmp_path / 'resumed' / left, tmp_path / 'resumed' / dead)
+    logs.clear()
+    calls.clear()
+    monkeypatch.setattr(BoundaryBankBuilder, '_attack_batch',
+                        lambda self, *a, **k: calls.append(1) or attack_batch(
+                            self, *a, **k))
+
+    resumed = build(tmp_path / 'resumed', teacher, preprocessor, dataset)
+
+    assert len(calls) == 2  # the batches at 5 and 10, not 0 again
+    assert (f'Boundary bank: resuming the killed build in '
+            f'{tmp_path / "resumed" / dead} (1 batches of {BUILD_BATCH} '
+            'done).') in logs
+    assert osp.basename(resumed) == osp.basename(whole)
+    assert os.listdir(tmp_path / 'resumed') == [osp.basename(resumed)]
+    assert sorted(os.listdir(resumed)) == sorted(os.listdir(whole))
+    for name in os.listdir(whole):
+        assert (Path(resumed) / name).read_bytes() == (
+            Path(whole) / name).read_bytes(), name
+    # The report counts the killed build's batch too.
+    assert [line for line in logs if 'reached the boundary' in line] == report
+
+
 def test_a_damaged_bank_is_refused_not_reused(tmp_path, teacher, preprocessor,
                                               dataset, logs):
     path = build(tmp_path, teacher, preprocessor, dataset)

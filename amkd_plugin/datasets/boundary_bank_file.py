@@ -24,6 +24,8 @@ ARRAY_SPECS = {
     'steps': (np.int16, (None, )),
 }
 META_FILE = 'meta.json'
+# Records of what each writer of an unfinished bank has written.
+PROGRESS_PREFIX = 'progress-'
 # 2: images in float32 (1: uint8, whose rounding put half of the
 # Fashion-MNIST boundary samples back on their own side).
 FORMAT_VERSION = 2
@@ -131,26 +133,32 @@ class BoundaryBankFile:
                 f'{uuid.uuid4().hex[:8]}')
 
     @staticmethod
-    def remove_stale_partials(root: str) -> List[str]:
-        """Remove the unfinished builds in ``root`` whose process is gone.
+    def stale_partials(root: str) -> List[str]:
+        """The unfinished builds in ``root`` whose process is gone.
 
         A build killed before :meth:`commit` leaves its
         ``*.partial-<host>-<pid>-*`` folder. Only folders of this machine
-        are judged (another machine's processes cannot be seen from here),
-        and one whose process still runs, or whose pid a new process took,
-        is kept.
-
-        Returns:
-            list[str]: The folders removed.
+        are judged (another machine's processes cannot be seen from here);
+        one whose process still runs, or whose pid a new process took, is
+        not stale.
         """
         host = re.escape(socket.gethostname())
-        removed = []
-        for name in sorted(os.listdir(root)) if osp.isdir(root) else []:
-            match = re.fullmatch(rf'.+\.partial-{host}-(\d+)-[0-9a-f]{{8}}',
-                                 name)
-            if match and not _process_runs(int(match.group(1))):
-                shutil.rmtree(osp.join(root, name), ignore_errors=True)
-                removed.append(osp.join(root, name))
+        return [
+            osp.join(root, name)
+            for name in (sorted(os.listdir(root)) if osp.isdir(root) else [])
+            if (match := re.fullmatch(
+                rf'.+\.partial-{host}-(\d+)-[0-9a-f]{{8}}', name))
+            and not _process_runs(int(match.group(1)))
+        ]
+
+    @classmethod
+    def remove_stale_partials(cls, root: str,
+                              keep: Optional[str] = None) -> List[str]:
+        """Remove the :meth:`stale_partials` of ``root`` except ``keep``;
+        returns those removed."""
+        removed = [path for path in cls.stale_partials(root) if path != keep]
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True)
         return removed
 
     # --- creation and writing --------------------------------------------
@@ -206,21 +214,27 @@ class BoundaryBankFile:
         return cls(partial, arrays, full_meta, writable=True, final_path=path)
 
     @classmethod
-    def open_partial(cls, partial_path: str) -> 'BoundaryBankFile':
+    def open_partial(cls,
+                     partial_path: str,
+                     final_path: Optional[str] = None) -> 'BoundaryBankFile':
         """Open another process's uncommitted bank to write into it.
 
         Args:
             partial_path (str): :attr:`partial_path` of the creating
                 process.
+            final_path (str, optional): Take over a build whose process is
+                gone (:meth:`stale_partials`): this process finishes it and
+                may :meth:`commit` it to ``final_path``. Defaults to None:
+                only the creator commits.
 
         Returns:
             BoundaryBankFile: A writable bank sharing the creator's files.
-                Only the creator may :meth:`commit`.
         """
         with open(osp.join(partial_path, 'partial_meta.json')) as f:
             full_meta = json.load(f)
         arrays = cls._load_arrays(partial_path, full_meta, mmap_mode='r+')
-        return cls(partial_path, arrays, full_meta, writable=True)
+        return cls(partial_path, arrays, full_meta, writable=True,
+                   final_path=final_path)
 
     @property
     def partial_path(self) -> str:
@@ -277,6 +291,32 @@ class BoundaryBankFile:
             if isinstance(array, np.memmap):
                 array.flush()
 
+    def save_progress(self, writer: str, progress: dict) -> None:
+        """Flush, then record what ``writer`` has written so far.
+
+        The record is renamed into place, so it never claims rows that are
+        not on disk, and a build that takes over (:meth:`open_partial`)
+        reads every writer's last record with :meth:`progress`.
+
+        Args:
+            writer (str): A name unique to the writing process.
+            progress (dict): JSON-serialisable; the builder's own content.
+        """
+        self.flush()
+        path = osp.join(self.partial_path, f'{PROGRESS_PREFIX}{writer}.json')
+        with open(f'{path}.tmp', 'w') as f:
+            json.dump(progress, f)
+        os.replace(f'{path}.tmp', path)
+
+    def progress(self) -> List[dict]:
+        """The last record of every writer of this unfinished bank."""
+        records = []
+        for name in sorted(os.listdir(self.partial_path)):
+            if name.startswith(PROGRESS_PREFIX) and name.endswith('.json'):
+                with open(osp.join(self.partial_path, name)) as f:
+                    records.append(json.load(f))
+        return records
+
     def commit(self) -> 'BoundaryBankFile':
         """Finish the bank and move it to its final path, atomically.
 
@@ -297,7 +337,9 @@ class BoundaryBankFile:
             json.dump(self._meta, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        os.remove(osp.join(partial, 'partial_meta.json'))
+        for name in os.listdir(partial):
+            if name.startswith(PROGRESS_PREFIX) or name == 'partial_meta.json':
+                os.remove(osp.join(partial, name))
         try:
             # rename() fails if a non-empty ``final`` exists, so exactly one
             # of several concurrent builders wins.

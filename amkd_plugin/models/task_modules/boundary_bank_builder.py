@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import socket
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -162,8 +163,18 @@ class BoundaryBankBuilder:
             'machine the same --work-dir on a shared filesystem, or build '
             'the bank ahead (tools/build_boundary_bank.py) and copy it into '
             'each machine\'s work dir.')
-        if get_rank() == 0:
-            stale = BoundaryBankFile.remove_stale_partials(root)
+        rank = get_rank()
+        # A build killed on this machine left its folder: finish the newest
+        # one of this key (the key names teacher, dataset and settings, and
+        # the rows of its recorded batches are final, see _fill) and remove
+        # the others.
+        taken_over = None
+        if rank == 0:
+            mine = [p for p in BoundaryBankFile.stale_partials(root)
+                    if osp.basename(p).startswith(
+                        f'{osp.basename(path)}.partial-')]
+            taken_over = max(mine, key=osp.getmtime) if mine else None
+            stale = BoundaryBankFile.remove_stale_partials(root, taken_over)
             if stale:
                 print_log(
                     'Boundary bank: removed the unfinished build(s) of '
@@ -177,34 +188,44 @@ class BoundaryBankBuilder:
             (f'; the banks in {root} ({", ".join(others)}) are for another '
              'teacher, dataset or setting' if others else '') + '.',
             'current')
-        rank = get_rank()
         # Memory maps of one file stay coherent between the processes of
         # one machine only: the ranks on rank 0's machine build, the
         # others wait, then read the committed bank.
         builder, builders = first_machine_ranks()
         image_shape = tuple(dataset[0]['inputs'].permute(1, 2, 0).shape)
-        bank = (BoundaryBankFile.create(path, len(dataset), self.top_k or 1,
-                                        image_shape,
-                                        dict(dataset=dataset_id,
-                                             settings=self.settings()))
-                if rank == 0 else None)
-        partial = [bank.partial_path if bank else None]
-        broadcast_object_list(partial)
-        sums = torch.zeros(6, dtype=torch.float64)
+        bank, done = None, []
+        if taken_over:
+            bank = BoundaryBankFile.open_partial(taken_over, final_path=path)
+            done = bank.progress()
+            print_log(
+                f'Boundary bank: resuming the killed build in {taken_over} '
+                f'({sum(len(r["starts"]) for r in done)} batches of '
+                f'{self.batch_size} done).', 'current')
+        elif rank == 0:
+            bank = BoundaryBankFile.create(
+                path, len(dataset), self.top_k or 1, image_shape,
+                dict(dataset=dataset_id, settings=self.settings()))
+        shared = [bank.partial_path if bank else None, done]
+        broadcast_object_list(shared)
+        partial, done = shared
+        # Rank 0 alone carries the sums of the killed build into _report.
+        sums = torch.tensor([r['sums'] for r in done] if rank == 0 and done
+                            else [[0.] * 6], dtype=torch.float64).sum(0)
         if builder is not None:
             if rank != 0:
-                bank = BoundaryBankFile.open_partial(partial[0])
+                bank = BoundaryBankFile.open_partial(partial)
             # Whole batches go round the builders, so every image is
             # attacked in the batch it has in a single process: the same
-            # floats, the same bank, whatever the process count.
-            batches = range(0, len(dataset), self.batch_size)
-            mine = [i for start in batches[builder::builders]
-                    for i in range(start, min(start + self.batch_size,
-                                              len(dataset)))]
+            # floats, the same bank, whatever the process count, and
+            # whether or not the build was resumed.
+            finished = {start for r in done for start in r['starts']}
+            batches = [start for start in range(0, len(dataset),
+                                                self.batch_size)
+                       if start not in finished]
             with eval_mode(teacher):  # BatchNorm statistics must not move
-                sums = self._fill(bank, teacher, data_preprocessor,
-                                  Subset(dataset, mine),
-                                  show_progress=rank == 0)
+                sums += self._fill(bank, teacher, data_preprocessor, dataset,
+                                   batches[builder::builders],
+                                   show_progress=rank == 0)
             bank.flush()
         self._report(sums)
         barrier()
@@ -215,23 +236,34 @@ class BoundaryBankBuilder:
 
     @torch.no_grad()
     def _fill(self, bank: BoundaryBankFile, teacher: nn.Module,
-              data_preprocessor: nn.Module, subset: Subset,
-              show_progress: bool) -> Tensor:
+              data_preprocessor: nn.Module, dataset: Dataset,
+              starts: List[int], show_progress: bool) -> Tensor:
+        """Attack the batches beginning at ``starts`` into ``bank``.
+
+        After each batch the rows are flushed and the progress recorded
+        (:meth:`BoundaryBankFile.save_progress`), so a build killed at any
+        point is resumed from its last finished batch.
+        """
+        indices = [i for start in starts
+                   for i in range(start, min(start + self.batch_size,
+                                             len(dataset)))]
         loader = DataLoader(
-            subset, self.batch_size, num_workers=self.num_workers,
-            collate_fn=pseudo_collate)
-        progress = ProgressBar(len(subset)) if show_progress else None
-        indices = iter(subset.indices)
+            Subset(dataset, indices), self.batch_size,
+            num_workers=self.num_workers, collate_fn=pseudo_collate)
+        progress = ProgressBar(len(indices)) if show_progress else None
+        writer = f'{socket.gethostname()}-{os.getpid()}'
         sums = torch.zeros(6, dtype=torch.float64)
-        for data_batch in loader:
+        for k, data_batch in enumerate(loader):
             data = data_preprocessor(data_batch, False)
             images = data['inputs']
             labels = torch.cat([s.gt_label for s in data['data_samples']])
-            index = np.array([next(indices) for _ in range(len(images))])
+            index = np.arange(starts[k], starts[k] + len(images))
             rows, batch_sums = self._attack_batch(teacher, data_preprocessor,
                                                   images, labels, index)
             bank.write(index, **rows)
             sums += batch_sums
+            bank.save_progress(writer, dict(starts=starts[:k + 1],
+                                            sums=sums.tolist()))
             if progress:
                 progress.update(len(images))
         return sums
