@@ -44,6 +44,7 @@ from amkd_plugin.models.algorithms.model_loading import resolve_model_config
 from amkd_plugin.models.task_modules import boundary_bank_builder
 from amkd_plugin.models.task_modules.boundary_bank_builder import (
     BoundaryBankBuilder, from_pixels, to_pixels)
+from mmrazor.models.task_modules import ModuleOutputsRecorder
 from mmrazor.registry import MODELS, TASK_UTILS
 
 # Tiny CPU models on one torch thread, built in MMRazor's scope (see
@@ -59,7 +60,8 @@ NUM_IMAGES = 12
 WRONG = (1, 6, 11)  # rows the builder's teacher gets wrong
 BUILD_BATCH = 5  # several batches and a partial last one
 STEP_BATCH = 8
-BANK_FIELDS = ('images', 'targets', 'weights', 'correct', 'reached', 'steps')
+BANK_FIELDS = ('images', 'logits', 'targets', 'weights', 'correct',
+               'reached', 'steps')
 DIGITS_PREPROCESSOR = dict(
     num_classes=10, mean=[77.825] * 3, std=[82.506] * 3, to_rgb=False)
 TINY_IMAGENET_PREPROCESSOR = dict(
@@ -280,10 +282,16 @@ def test_bank_contents(tmp_path, teacher, preprocessor, dataset, data,
     assert not bank['reached'][~moved].any()
     # ``reached`` is the teacher's verdict on the stored image.
     stored = from_pixels(hwc_to_chw(bank['images'][:, 0]), preprocessor)
-    preds = logits_in_batches(teacher, stored).argmax(1).numpy()
+    logits = logits_in_batches(teacher, stored)
+    preds = logits.argmax(1).numpy()
     np.testing.assert_array_equal(bank['reached'][:, 0],
                                   (preds != labels) & right)
     assert bank['reached'][right].any()
+    # ``logits``: the teacher's on the stored image, so that training needs
+    # no teacher pass on it. The same float32 network on other batches:
+    # equal up to summation order.
+    np.testing.assert_allclose(bank['logits'][right, 0],
+                               logits[right].numpy(), rtol=1e-5, atol=1e-5)
 
     # A second, independent build computes the same bank.
     other = build(tmp_path / 'b', teacher, preprocessor, dataset, **FAR_PAST)
@@ -581,7 +589,7 @@ def test_banked_selection_respects_boundary_correct(algorithm, banked_batch,
 def test_banked_inputs_are_the_preprocessed_bank_images(
         algorithm, banked_batch, selections):
     seen = []
-    algorithm.teacher.register_forward_hook(
+    algorithm.student.register_forward_hook(
         lambda module, args, output: seen.append(args[0].detach().clone()))
     forward_loss(algorithm, banked_batch)
     boundary = selections[-1]
@@ -595,7 +603,7 @@ def test_banked_inputs_are_the_preprocessed_bank_images(
     expected = algorithm.data_preprocessor(dict(inputs=pixels),
                                            False)['inputs']
     assert torch.equal(boundary.inputs, expected)
-    assert torch.equal(seen[-1], expected)  # the teacher's boundary pass
+    assert torch.equal(seen[-1], expected)  # the student's boundary pass
     clean = algorithm.data_preprocessor(
         dict(inputs=banked_batch['inputs'], data_samples=samples),
         True)['inputs']
@@ -612,6 +620,57 @@ def test_banked_inputs_are_the_preprocessed_bank_images(
     assert boundary.steps.tolist() == [0, 0]
     labels = torch.cat([s.gt_label for s in samples])
     assert torch.equal(boundary.source, labels[boundary.index])
+    # ... and so are the teacher's logits on them.
+    assert torch.equal(boundary.teacher_logits,
+                       torch.from_numpy(bank['logits'][indices, 0]))
+
+
+def step_grads(algorithm: AMKDDistill, data: dict) -> tuple:
+    """The losses of one step and the student's gradients."""
+    algorithm.student.zero_grad()
+    losses = forward_loss(algorithm, data)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    return losses, {name: p.grad.clone()
+                    for name, p in algorithm.student.named_parameters()
+                    if p.grad is not None}
+
+
+def test_banked_logits_stand_in_for_the_teachers_pass(algorithm,
+                                                      banked_batch):
+    """The same step with the stored logits and with a teacher pass on the
+    banked images: the same losses and gradients, up to the float32
+    summation order of the teacher on another batch (the bank's logits
+    came from a batch of 8, the pass sees 2 images)."""
+    forwards = teacher_forwards(algorithm)
+    stored, stored_grads = step_grads(algorithm, banked_batch)
+    assert forwards == [(STEP_BATCH, False, False)]  # the clean pass only
+    for sample in banked_batch['data_samples']:
+        del sample.boundary_logits  # as the cropping pipeline packs them
+    forwards.clear()
+    passed, passed_grads = step_grads(algorithm, banked_batch)
+    assert forwards == [(STEP_BATCH, False, False), (2, False, False)]
+
+    assert stored['distill.loss_boundary_kd'] > 0
+    for name in passed:
+        torch.testing.assert_close(stored[name], passed[name], rtol=1e-4,
+                                   atol=1e-6, msg=name)
+    assert stored_grads.keys() == passed_grads.keys()
+    for name in passed_grads:
+        torch.testing.assert_close(stored_grads[name], passed_grads[name],
+                                   rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_a_loss_on_other_teacher_records_keeps_the_teacher_pass(algorithm):
+    """Only logits come from the bank: a boundary loss that reads, say, a
+    teacher feature at record_idx=1 needs the teacher's boundary pass."""
+    assert algorithm._boundary_teacher_logit_records() is not None
+    distiller = algorithm.distiller
+    feature = ModuleOutputsRecorder('neck')
+    feature.initialize(algorithm.teacher)
+    distiller.teacher_recorders.recorders['feature'] = feature
+    distiller.loss_forward_mappings['loss_feature'] = dict(
+        preds_T=dict(from_student=False, recorder='feature', record_idx=1))
+    assert algorithm._boundary_teacher_logit_records() is None
 
 
 def teacher_forwards(algorithm: AMKDDistill) -> list:
@@ -650,8 +709,9 @@ def test_banked_train_step_has_no_teacher_backward(algorithm, banked_batch,
 
     assert log_vars['distill.loss_boundary_kd'] > 0
     assert algorithm.attack_stats['attacked'] == 2
-    # The clean and the boundary pass, both without gradients; no attack.
-    assert forwards == [(STEP_BATCH, False, False), (2, False, False)]
+    # The clean pass, without gradients; no attack, and the bank's logits
+    # stand in for the teacher's boundary pass.
+    assert forwards == [(STEP_BATCH, False, False)]
     assert autograd_grad_calls == []
     changed = [
         name for name, value in algorithm.student.state_dict().items()

@@ -22,10 +22,13 @@ from amkd_plugin.utils import UserValueError
 CONFIG_DIR = Path(__file__).parents[1] / 'configs' / '_base_' / 'datasets'
 SCOPES = ('mmpretrain', 'mmrazor')
 SHAPE = (32, 32, 3)
+CLASSES = 7  # the teacher's class count C
 PIPELINES = ('bank_train_pipeline', 'bank_crop_train_pipeline')
 BANK_KEYS = [
     'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached'
 ]
+# As banked, the teacher's logits on the banked image hold; not after a crop.
+AS_BANKED_KEYS = [*BANK_KEYS, 'boundary_logits']
 # Value added to the clean gradient image to make the banked image.
 OFFSET = 100
 
@@ -35,6 +38,8 @@ def random_rows(num: int, num_targets: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     return dict(
         images=rng.uniform(0, 255, (num, num_targets) + SHAPE).astype(
+            np.float32),
+        logits=rng.normal(0, 5, (num, num_targets, CLASSES)).astype(
             np.float32),
         targets=rng.integers(0, 100, (num, num_targets)),
         weights=rng.random((num, num_targets), np.float32),
@@ -55,6 +60,7 @@ def build_bank(path: Path,
     num, num_targets = images.shape[:2]
     rows = dict(
         images=images.astype(np.float32),
+        logits=np.zeros((num, num_targets, CLASSES), np.float32),
         targets=np.tile(10 * np.arange(num_targets), (num, 1)),
         weights=(np.ones(
             (num, num_targets), np.float32) if weights is None else weights),
@@ -62,7 +68,8 @@ def build_bank(path: Path,
         reached=np.ones((num, num_targets), bool),
         steps=np.full((num, num_targets), 3, np.int16))
     bank = BoundaryBankFile.create(
-        str(path), num, num_targets, images.shape[2:], meta={'test': 1})
+        str(path), num, num_targets, images.shape[2:], CLASSES,
+        meta={'test': 1})
     bank.write(np.arange(num), **rows)
     return bank.commit()
 
@@ -82,7 +89,7 @@ def test_two_writers_round_trip(tmp_path):
     num, num_targets = 10, 3
     rows = random_rows(num, num_targets)
     bank = BoundaryBankFile.create(
-        path, num, num_targets, SHAPE, meta={'teacher': 'resnet'})
+        path, num, num_targets, SHAPE, CLASSES, meta={'teacher': 'resnet'})
     partial = bank.partial_path
     # "Rank 1" is a real second process writing into the same memory maps.
     rank1 = np.arange(1, num, 2)
@@ -108,7 +115,8 @@ def test_two_writers_round_trip(tmp_path):
 
 
 def test_write_checks_shapes_and_dtype(tmp_path):
-    bank = BoundaryBankFile.create(str(tmp_path / 'bank'), 4, 2, SHAPE)
+    bank = BoundaryBankFile.create(str(tmp_path / 'bank'), 4, 2, SHAPE,
+                                   CLASSES)
     rows = rows_at(random_rows(4, 2), np.arange(2))
     with pytest.raises(ValueError, match='targets must have shape'):
         bank.write(np.arange(2), **{**rows, 'targets': rows['targets'][:1]})
@@ -122,7 +130,7 @@ def test_write_checks_shapes_and_dtype(tmp_path):
 def test_uncommitted_bank_is_not_complete(tmp_path):
     path = tmp_path / 'bank'
     num = 4
-    bank = BoundaryBankFile.create(str(path), num, 1, SHAPE)
+    bank = BoundaryBankFile.create(str(path), num, 1, SHAPE, CLASSES)
     bank.write(np.arange(num), **random_rows(num, 1))
     bank.flush()
     partial = bank.partial_path
@@ -171,8 +179,10 @@ def test_open_names_a_damaged_bank(tmp_path, damage, what):
 
 def test_concurrent_commit_keeps_first_bank(tmp_path):
     path = str(tmp_path / 'bank')
-    first = BoundaryBankFile.create(path, 2, 1, SHAPE, meta={'who': 1})
-    second = BoundaryBankFile.create(path, 2, 1, SHAPE, meta={'who': 2})
+    first = BoundaryBankFile.create(path, 2, 1, SHAPE, CLASSES,
+                                    meta={'who': 1})
+    second = BoundaryBankFile.create(path, 2, 1, SHAPE, CLASSES,
+                                     meta={'who': 2})
     assert first.partial_path != second.partial_path
     second_partial = second.partial_path
     assert first.commit().meta == {'who': 1}
@@ -328,8 +338,11 @@ def test_bank_pipeline_is_train_pipeline_plus_bank(name, scope):
     steps = [dict(t) for t in cfg.bank_train_pipeline]
     assert steps.count(dict(type='mmpretrain.LoadBoundaryBank')) == 1
     steps.remove(dict(type='mmpretrain.LoadBoundaryBank'))
-    assert steps[-1].pop('algorithm_keys') == BANK_KEYS
+    assert steps[-1].pop('algorithm_keys') == AS_BANKED_KEYS
     assert steps == [dict(t) for t in cfg.train_pipeline]
+    if 'bank_crop_train_pipeline' in cfg:
+        packed = dict(cfg.bank_crop_train_pipeline[-1])
+        assert packed['algorithm_keys'] == BANK_KEYS
 
 
 @pytest.mark.parametrize('scope', SCOPES)

@@ -107,8 +107,10 @@ def test_bank_pipeline_takes_grey_images(tmp_path):
     """A 2-D grey ``img`` (MMPretrain's MNIST family) against a bank of
     (H, W, 1) images: the banked sample comes out as stored."""
     banked = np.random.default_rng(0).uniform(0, 255, (2, 1, 28, 28, 1))
-    bank = BoundaryBankFile.create(str(tmp_path / 'bank'), 2, 1, (28, 28, 1))
+    bank = BoundaryBankFile.create(str(tmp_path / 'bank'), 2, 1, (28, 28, 1),
+                                   10)
     bank.write(np.arange(2), images=banked.astype(np.float32),
+               logits=np.zeros((2, 1, 10), np.float32),
                targets=np.full((2, 1), 3), weights=np.ones((2, 1),
                                                             np.float32),
                correct=np.ones(2, bool), reached=np.ones((2, 1), bool),

@@ -14,9 +14,11 @@ import numpy as np
 from amkd_plugin.utils import UserValueError
 
 # name -> (dtype, shape after the leading N) of every array of a bank.
-# ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape.
+# ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape,
+# ``'classes'`` for the teacher's class count.
 ARRAY_SPECS = {
     'images': (np.float32, (None, 'img')),
+    'logits': (np.float32, (None, 'classes')),
     'targets': (np.int64, (None, )),
     'weights': (np.float32, (None, )),
     'correct': (np.bool_, ()),
@@ -26,9 +28,10 @@ ARRAY_SPECS = {
 META_FILE = 'meta.json'
 # Records of what each writer of an unfinished bank has written.
 PROGRESS_PREFIX = 'progress-'
-# 2: images in float32 (1: uint8, whose rounding put half of the
-# Fashion-MNIST boundary samples back on their own side).
-FORMAT_VERSION = 2
+# 3: the teacher's logits on each stored image; 2: images in float32 (1:
+# uint8, whose rounding put half of the Fashion-MNIST boundary samples
+# back on their own side).
+FORMAT_VERSION = 3
 
 Rng = Union[np.random.Generator, np.random.RandomState]
 
@@ -53,6 +56,8 @@ class BoundaryBankFile:
         images   (N, K, H, W, C) float32  boundary image, in the dataset's
                                           pixel space (0..255) and channel
                                           order
+        logits   (N, K, C)       float32  the teacher's logits on it, as
+                                          stored (C classes)
         targets  (N, K)          int64    target class of each image
         weights  (N, K)          float32  teacher probability of each target
         correct  (N,)            bool     teacher classified the clean image
@@ -111,19 +116,15 @@ class BoundaryBankFile:
     # --- shape helpers ---------------------------------------------------
 
     @staticmethod
-    def _shapes(num: int, num_targets: int,
-                image_shape: Sequence[int]) -> Dict[str, Tuple[int, ...]]:
+    def _shapes(num: int, num_targets: int, image_shape: Sequence[int],
+                num_classes: int) -> Dict[str, Tuple[int, ...]]:
         """The expected shape of every array."""
-        shapes = {}
-        for name, (_, tail) in ARRAY_SPECS.items():
-            shape = [num]
-            for dim in tail:
-                if dim is None:
-                    shape.append(num_targets)
-                else:
-                    shape.extend(image_shape)
-            shapes[name] = tuple(shape)
-        return shapes
+        dims = {None: [num_targets], 'img': list(image_shape),
+                'classes': [num_classes]}
+        return {
+            name: (num, *(d for dim in tail for d in dims[dim]))
+            for name, (_, tail) in ARRAY_SPECS.items()
+        }
 
     @staticmethod
     def _partial_of(path: str) -> str:
@@ -169,6 +170,7 @@ class BoundaryBankFile:
                num: int,
                num_targets: int,
                image_shape: Sequence[int],
+               num_classes: int,
                meta: Optional[dict] = None) -> 'BoundaryBankFile':
         """Make a writable, zero-filled bank in a private temporary folder.
 
@@ -178,6 +180,7 @@ class BoundaryBankFile:
             num_targets (int): Targets per image K.
             image_shape (Sequence[int]): The dataset's image shape
                 (H, W, C), as in ``results['img'].shape``.
+            num_classes (int): The teacher's class count C.
             meta (dict, optional): JSON-serialisable metadata of the
                 builder (dataset, teacher, attack settings ...). Defaults to
                 None.
@@ -185,13 +188,15 @@ class BoundaryBankFile:
         Returns:
             BoundaryBankFile: The writable bank; see :attr:`partial_path`.
         """
-        if num <= 0 or num_targets <= 0 or len(image_shape) != 3:
+        if (num <= 0 or num_targets <= 0 or num_classes <= 0
+                or len(image_shape) != 3):
             raise ValueError(
-                f'Need num > 0, num_targets > 0 and image_shape (H, W, C); '
-                f'got {num}, {num_targets}, {tuple(image_shape)}.')
+                'Need num > 0, num_targets > 0, num_classes > 0 and '
+                f'image_shape (H, W, C); got {num}, {num_targets}, '
+                f'{num_classes}, {tuple(image_shape)}.')
         partial = cls._partial_of(path)
         os.makedirs(partial)
-        shapes = cls._shapes(num, num_targets, image_shape)
+        shapes = cls._shapes(num, num_targets, image_shape, num_classes)
         arrays = {
             name:
             np.lib.format.open_memmap(
@@ -206,6 +211,7 @@ class BoundaryBankFile:
             num=int(num),
             num_targets=int(num_targets),
             image_shape=[int(d) for d in image_shape],
+            num_classes=int(num_classes),
             meta=dict(meta or {}))
         # Other ranks read the shapes from here in open_partial; meta.json
         # itself is written only by commit().
@@ -244,8 +250,9 @@ class BoundaryBankFile:
         return self.path
 
     def write(self, indices: np.ndarray, images: np.ndarray,
-              targets: np.ndarray, weights: np.ndarray, correct: np.ndarray,
-              reached: np.ndarray, steps: np.ndarray) -> None:
+              logits: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+              correct: np.ndarray, reached: np.ndarray,
+              steps: np.ndarray) -> None:
         """Store the rows of some dataset indices.
 
         Args:
@@ -253,6 +260,8 @@ class BoundaryBankFile:
                 those any other process writes.
             images (np.ndarray): ``(B, K, H, W, C)`` float32 boundary
                 images in 0..255.
+            logits (np.ndarray): ``(B, K, C)`` the teacher's logits on
+                them.
             targets (np.ndarray): ``(B, K)`` target classes.
             weights (np.ndarray): ``(B, K)`` teacher target probabilities.
             correct (np.ndarray): ``(B,)`` whether the teacher was right.
@@ -265,6 +274,7 @@ class BoundaryBankFile:
         indices = np.asarray(indices, dtype=np.int64)
         values = dict(
             images=images,
+            logits=logits,
             targets=targets,
             weights=weights,
             correct=correct,
@@ -366,7 +376,8 @@ class BoundaryBankFile:
         """Memory-map every array and check it against ``full_meta``."""
         try:
             shapes = cls._shapes(full_meta['num'], full_meta['num_targets'],
-                                 full_meta['image_shape'])
+                                 full_meta['image_shape'],
+                                 full_meta['num_classes'])
         except (KeyError, TypeError) as error:
             raise damaged(path, f'its metadata lacks {error}')
         arrays = {}
@@ -463,7 +474,8 @@ class BoundaryBankFile:
 
         Returns:
             dict: ``boundary_img`` (``(H, W, C)`` float32, a writable
-            contiguous copy), ``boundary_target`` (int),
+            contiguous copy), ``boundary_logits`` (``(C,)`` float32, the
+            teacher's logits on it), ``boundary_target`` (int),
             ``boundary_correct`` and ``boundary_reached`` (bool).
         """
         if not 0 <= index < self.num:
@@ -486,6 +498,7 @@ class BoundaryBankFile:
                 self.num_targets - 1)
         return dict(
             boundary_img=np.array(self._arrays['images'][index, j]),
+            boundary_logits=np.array(self._arrays['logits'][index, j]),
             boundary_target=int(self._arrays['targets'][index, j]),
             boundary_correct=bool(self._arrays['correct'][index]),
             boundary_reached=bool(self._arrays['reached'][index, j]))

@@ -3,6 +3,7 @@ from typing import Dict, List, Optional
 
 import torch
 from mmengine.structures import BaseDataElement
+from mmpretrain.models.heads import LinearClsHead
 from mmrazor.models.algorithms import SingleTeacherDistill
 from mmrazor.models.algorithms.base import LossResults
 from mmrazor.models.task_modules import ModuleOutputsRecorder
@@ -30,7 +31,9 @@ class AMKDDistill(SingleTeacherDistill):
        the same selection takes their banked boundary images instead (and
        the bank's ``refine`` attack, if any, moves them again);
     3. boundary pass: teacher (no grad) and student on the boundary
-       samples, recorded at ``record_idx=1``;
+       samples, recorded at ``record_idx=1``; banked samples used as banked
+       carry the teacher's logits from the bank, which stand in for the
+       teacher's pass when every boundary loss reads only those;
     4. the distiller computes every configured loss; boundary losses are
        scaled by :attr:`boundary_weight`.
 
@@ -94,6 +97,7 @@ class AMKDDistill(SingleTeacherDistill):
         }
         self._logits['student'].initialize(self.student)
         self._logits['teacher'].initialize(self.teacher)
+        self._boundary_teacher_logits = self._boundary_teacher_logit_records()
 
     def loss(self,
              batch_inputs: Tensor,
@@ -134,7 +138,14 @@ class AMKDDistill(SingleTeacherDistill):
         if boundary.num > 0:
             with self.distiller.recording(from_student=False,
                                           boundary=True), torch.no_grad():
-                boundary_logits = self.teacher(boundary.inputs, mode='tensor')
+                if (boundary.teacher_logits is not None
+                        and self._boundary_teacher_logits is not None):
+                    boundary_logits = boundary.teacher_logits
+                    for recorder in self._boundary_teacher_logits:
+                        recorder.data_buffer.append(boundary_logits)
+                else:
+                    boundary_logits = self.teacher(boundary.inputs,
+                                                   mode='tensor')
             with self.distiller.recording(from_student=True, boundary=True):
                 self.student(boundary.inputs, mode='tensor')
         self.attack_stats = self._stats(boundary, batch_inputs,
@@ -146,6 +157,28 @@ class AMKDDistill(SingleTeacherDistill):
                     self.distiller.compute_distill_losses(
                         boundary, self.boundary_weight), 'distill'))
         return losses
+
+    def _boundary_teacher_logit_records(self) -> Optional[List]:
+        """The teacher recorders the boundary losses read, if all of them
+        record the teacher's logits (the output of ``LinearClsHead``, or of
+        its ``fc``); None if any loss reads something else of the teacher's
+        boundary pass, which then has to run."""
+        recorders = self.distiller.teacher_recorders.recorders
+        names = {
+            record['recorder']
+            for mapping in self.distiller.loss_forward_mappings.values()
+            for record in mapping.values()
+            if not record.get('from_student', True)
+            and record.get('record_idx', 0) > 0
+        }
+        logits = isinstance(getattr(self.teacher, 'head', None),
+                            LinearClsHead)
+        if not logits or not all(
+                isinstance(recorders[name], ModuleOutputsRecorder)
+                and recorders[name].source in ('head', 'head.fc')
+                for name in names):
+            return None
+        return [recorders[name] for name in sorted(names)]
 
     def _teacher_logits(self, images: Tensor) -> Tensor:
         return self.teacher(images, mode='tensor')

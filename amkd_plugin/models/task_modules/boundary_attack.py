@@ -29,6 +29,9 @@ class BoundarySamples:
             passes) spent on each sample in this training step: 0 for a
             banked sample used as loaded. Shape (M,).
         labels (Tensor): Labels of the whole clean batch, shape (N,).
+        teacher_logits (Tensor, optional): The teacher's logits on
+            ``inputs``, where known without a teacher pass (banked samples
+            used as banked), shape (M, classes). Defaults to None.
     """
     inputs: Tensor
     index: Tensor
@@ -37,6 +40,7 @@ class BoundarySamples:
     reached: Tensor
     steps: Tensor
     labels: Tensor
+    teacher_logits: Optional[Tensor] = None
 
     @property
     def num(self) -> int:

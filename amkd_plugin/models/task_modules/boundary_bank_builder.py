@@ -105,7 +105,7 @@ class BoundaryBankBuilder:
 
     def settings(self) -> Dict:
         """Everything besides teacher and data that shapes the bank."""
-        return dict(**self.attack.settings(), top_k=self.top_k, format=3)
+        return dict(**self.attack.settings(), top_k=self.top_k, format=4)
 
     def refine(self, teacher: Callable[[Tensor], Tensor],
                samples: BoundarySamples,
@@ -120,8 +120,10 @@ class BoundaryBankBuilder:
             return samples
         inputs, reached, steps = self.refine_attack.attack(
             teacher, samples.inputs, samples.source, samples.target, bounds)
+        # The banked logits were the teacher's on the images it moved.
         return dataclasses.replace(
-            samples, inputs=inputs, reached=reached, steps=steps)
+            samples, inputs=inputs, reached=reached, steps=steps,
+            teacher_logits=None)
 
     def key(self, teacher: nn.Module, dataset_id: Dict) -> str:
         """Hash of the teacher's weights, the dataset and the settings."""
@@ -204,6 +206,7 @@ class BoundaryBankBuilder:
         elif rank == 0:
             bank = BoundaryBankFile.create(
                 path, len(dataset), self.top_k or 1, image_shape,
+                teacher.head.num_classes,
                 dict(dataset=dataset_id, settings=self.settings()))
         shared = [bank.partial_path if bank else None, done]
         broadcast_object_list(shared)
@@ -300,6 +303,8 @@ class BoundaryBankBuilder:
             reached_stored = stored_logits.argmax(1) != labels
             # Images the teacher gets wrong are never used: keep them clean.
             columns.append((torch.where(keep, pixels, clean),
+                            torch.where(correct[:, None], stored_logits,
+                                        logits),
                             reached_stored & correct, steps * correct))
             sums += torch.stack([
                 correct.sum(), (reached & correct).sum(),
@@ -308,9 +313,10 @@ class BoundaryBankBuilder:
                 margin(logits_of(adv))[correct].sum(),
                 margin(stored_logits)[correct].sum()
             ]).double().cpu()
-        images_, reached_, steps_ = zip(*columns)
+        images_, logits_, reached_, steps_ = zip(*columns)
         rows = dict(
             images=torch.stack(images_, 1).permute(0, 1, 3, 4, 2),
+            logits=torch.stack(logits_, 1),
             targets=targets, weights=weights, correct=correct,
             reached=torch.stack(reached_, 1),
             steps=torch.stack(steps_, 1).to(torch.int16))
@@ -407,8 +413,15 @@ def banked_samples(attack: BoundaryAttack, images: Tensor,
                 data_samples[i].boundary_img.transpose(2, 0, 1)))
         for i in index.tolist()
     ]).to(labels.device)
+    # The pipeline packs the banked logits only where it leaves the banked
+    # image as it is (bank_train_pipeline, not the cropping one).
+    logits = (torch.from_numpy(
+        np.stack([data_samples[i].boundary_logits for i in index.tolist()
+                  ])).to(labels.device)
+              if 'boundary_logits' in data_samples[0] else None)
     # No teacher pass in this step: 0 steps, whatever building took.
     return BoundarySamples(
         preprocess(pixels), index, labels[index],
         field('boundary_target')[index],
-        field('boundary_reached')[index], torch.zeros_like(index), labels)
+        field('boundary_reached')[index], torch.zeros_like(index), labels,
+        logits)

@@ -22,14 +22,16 @@ _augment = [
     dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
 ]
 _bank_keys = [
-    'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached'
+    'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached',
+    'boundary_logits'
 ]
 train_pipeline = [*_augment, dict(type='mmpretrain.PackInputs')]
 
 # AMKD's boundary bank (docs/method.md#boundary-bank-boundarybankbuilder):
 # the banked boundary image exactly as the attack left it, next to the
 # augmented clean image; a crop or a flip would move it off the teacher's
-# boundary.
+# boundary. With it, the teacher's logits on it as banked: the training
+# step then needs no teacher pass on boundary samples.
 bank_train_pipeline = [
     dict(type='mmpretrain.LoadBoundaryBank'), *_augment,
     dict(type='mmpretrain.PackInputs', algorithm_keys=_bank_keys)

@@ -27,7 +27,8 @@ train_pipeline = [
 # AMKD's boundary bank (docs/method.md#boundary-bank-boundarybankbuilder).
 # The banked boundary image exactly as the attack left it, next to the
 # augmented clean image: a crop or a flip would move it off the teacher's
-# boundary.
+# boundary. With it, the teacher's logits on it as banked: the training
+# step then needs no teacher pass on boundary samples.
 bank_train_pipeline = [
     dict(type='mmpretrain.LoadImageFromFile'),
     dict(type='mmpretrain.LoadBoundaryBank'),
@@ -37,7 +38,7 @@ bank_train_pipeline = [
         type='mmpretrain.PackInputs',
         algorithm_keys=[
             'boundary_img', 'boundary_target', 'boundary_correct',
-            'boundary_reached'
+            'boundary_reached', 'boundary_logits'
         ]),
 ]
 
