@@ -38,6 +38,7 @@ cores slow every step several times, small batches most, and skew ratios.
 
 Example:
     python tools/analysis/benchmark_bank.py --threads 1
+    python tools/analysis/benchmark_bank.py --device cuda --amp
     python tools/analysis/benchmark_bank.py --threads 1 --pair digits \
         --teacher-ckpt work_dirs/demo/teacher/epoch_20.pth
 """
@@ -90,6 +91,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--pair', choices=list(PAIRS), default='cifar100')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision, as tools/train.py --amp '
+                        '(AmpOptimWrapper; CUDA only)')
     parser.add_argument('--num-images', type=int, default=512)
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--repeats', type=int, default=3,
@@ -185,6 +189,9 @@ def build_variant(path: str,
     from mmrazor.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmrazor'):
         algorithm = MODELS.build(cfg.model).to(args.device)
+        if args.amp:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
         optim = build_optim_wrapper(algorithm, cfg.optim_wrapper)
     if not stock_kd:
         attack = {k: v for k, v in cfg.model.attack.items() if k != 'type'}
@@ -274,10 +281,11 @@ def report(args: argparse.Namespace, cfg: Config, rounds: List[Dict],
     images = (f'images of {args.data_root}' if args.data_root else
               'training digits' if args.pair == 'digits' else 'random images')
     print(f'\ncommand: python {shlex.join(sys.argv)}')
+    amp = ' (AMP)' if args.amp else ''
     print(f'{cfg.model.teacher.cfg_path} -> '
           f'{cfg.model.architecture.cfg_path}, {args.pair}, {args.num_images} '
-          f'{images}, batch {args.batch_size}, device {args.device}, torch '
-          f'{torch.__version__}, threads {torch.get_num_threads()}, '
+          f'{images}, batch {args.batch_size}, device {args.device}{amp}, '
+          f'torch {torch.__version__}, threads {torch.get_num_threads()}, '
           f'dataloader workers {args.num_workers}, teacher '
           f'{args.teacher_ckpt or "random weights"}; per-step medians of '
           f'{args.repeats} rounds after {args.warmup} warm-up round(s)')
