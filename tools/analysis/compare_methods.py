@@ -114,6 +114,9 @@ METHODS = {
                           'configs/amkd/{pair}_no_ls_ratio1.py'),
     'amkd_no_ls_w025': ('AMKD, no LS, boundary losses at weight 0.25',
                         'configs/amkd/{pair}_no_ls_w025.py'),
+    'amkd_no_ls_top3': ('AMKD, no LS, bank of the 3 runner-up classes, '
+                        'one drawn per image and epoch',
+                        'configs/amkd/{pair}_no_ls_top3.py'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
