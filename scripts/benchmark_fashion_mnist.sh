@@ -36,3 +36,7 @@ compare --work-dir work_dirs/fmnist/$pair --methods $methods \
   --methods student kd amkd_no_ls_ratio1 \
   --cfg-options train_dataloader.dataset.fraction=0.02 \
   --section fashion_mnist_2pct
+# The rows of docs/results.md's third table (the runs of the first reused).
+[ $# -gt 0 ] || compare --work-dir work_dirs/fmnist/$pair \
+  --methods kd amkd amkd_no_triplet amkd_online_newton amkd_no_ls \
+  amkd_no_ls_top3 --section fashion_mnist_rows

@@ -6,12 +6,11 @@ from typing import Optional
 
 from mmengine.dataset import Compose
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import DATASETS
 from mmrazor.registry import HOOKS
 
 from amkd_plugin.datasets import LoadBoundaryBank
-from amkd_plugin.utils import UserInputError, UserValueError
+from amkd_plugin.utils import UserInputError, UserValueError, unwrap
 
 CHECKPOINT_KEY = 'adversarial_boundary'
 
@@ -90,11 +89,6 @@ class AdversarialBoundaryHook(Hook):
         }[self.schedule]
         return self.scale * ramp * decay
 
-    @staticmethod
-    def _algorithm(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
-
     def before_train(self, runner) -> None:
         build_boundary_bank(runner)
 
@@ -102,7 +96,7 @@ class AdversarialBoundaryHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
-        self._algorithm(runner).boundary_weight = self.weight(
+        unwrap(runner.model).boundary_weight = self.weight(
             runner.iter / runner.max_iters)
 
     def after_train_iter(self,
@@ -110,7 +104,7 @@ class AdversarialBoundaryHook(Hook):
                          batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        algorithm = self._algorithm(runner)
+        algorithm = unwrap(runner.model)
         hub = runner.message_hub
         hub.update_scalar('train/boundary_weight', algorithm.boundary_weight)
         stats = algorithm.attack_stats
@@ -138,11 +132,11 @@ class AdversarialBoundaryHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = dict(
-            attack=self._algorithm(runner).attack.state_dict())
+            attack=unwrap(runner.model).attack.state_dict())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if CHECKPOINT_KEY in checkpoint:
-            self._algorithm(runner).attack.load_state_dict(
+            unwrap(runner.model).attack.load_state_dict(
                 checkpoint[CHECKPOINT_KEY]['attack'])
 
 
@@ -154,8 +148,7 @@ def build_boundary_bank(runner) -> Optional[str]:
     it next to each clean image. Does nothing (returns None) for an
     algorithm without a bank builder.
     """
-    model = runner.model.module if is_model_wrapper(
-        runner.model) else runner.model
+    model = unwrap(runner.model)
     builder = getattr(model, 'bank_builder', None)
     if builder is None:
         return None

@@ -6,7 +6,6 @@ from typing import Dict, Iterable, Optional
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmrazor.registry import HOOKS, MODELS, TASK_UTILS
 from torch import nn
 
@@ -14,7 +13,7 @@ from amkd_plugin.models.algorithms.model_loading import (
     check_class_counts, load_teacher_checkpoint, resolve_model_config)
 from amkd_plugin.models.task_modules import pixel_bounds
 from amkd_plugin.utils import (UserInputError, UserValueError,
-                               build_in_mmrazor, eval_mode)
+                               build_in_mmrazor, eval_mode, unwrap)
 
 
 @HOOKS.register_module()
@@ -77,8 +76,7 @@ class BoundaryFidelityHook(Hook):
 
     def evaluate(self, runner, dataloader: Iterable) -> Dict[str, float]:
         """Boundary fidelity of the runner's model on ``dataloader``."""
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = unwrap(runner.model)
         student, teacher = self._models(model)
         with eval_mode(student, teacher):
             sums = self._measure(model, student, teacher, dataloader)
