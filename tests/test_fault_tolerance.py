@@ -5,7 +5,6 @@ truncated newest checkpoint, a killed bank build, a killed rank.
 The unit tests drive the parts directly; the ``slow`` ones run the tools.
 """
 import logging
-import math
 import os
 import os.path as osp
 import signal
