@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from amkd_plugin.utils import UserValueError
+from amkd_plugin.utils import UserValueError, write_atomically
 
 # name -> (dtype, shape after the leading N) of every array of a bank.
 # ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape,
@@ -304,8 +304,8 @@ class BoundaryBankFile:
     def save_progress(self, writer: str, progress: dict) -> None:
         """Flush, then record what ``writer`` has written so far.
 
-        The record is renamed into place, so it never claims rows that are
-        not on disk, and a build that takes over (:meth:`open_partial`)
+        The record is written atomically after the flush, so it never
+        claims rows that are not on disk, and a build that takes over (:meth:`open_partial`)
         reads every writer's last record with :meth:`progress`.
 
         Args:
@@ -313,10 +313,9 @@ class BoundaryBankFile:
             progress (dict): JSON-serialisable; the builder's own content.
         """
         self.flush()
-        path = osp.join(self.partial_path, f'{PROGRESS_PREFIX}{writer}.json')
-        with open(f'{path}.tmp', 'w') as f:
-            json.dump(progress, f)
-        os.replace(f'{path}.tmp', path)
+        write_atomically(
+            osp.join(self.partial_path, f'{PROGRESS_PREFIX}{writer}.json'),
+            json.dumps(progress).encode())
 
     def progress(self) -> List[dict]:
         """The last record of every writer of this unfinished bank."""

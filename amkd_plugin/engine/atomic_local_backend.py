@@ -1,10 +1,10 @@
 # Copyright (c) amkd-mmrazor contributors.
-import os
-import os.path as osp
 from pathlib import Path
 from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
+
+from amkd_plugin.utils import write_atomically
 
 
 @register_backend('atomic_local')
@@ -13,11 +13,9 @@ class AtomicLocalBackend(LocalBackend):
 
     MMEngine's ``LocalBackend.put`` writes a checkpoint in place, so a
     process killed while saving (preempted, out of memory, Ctrl-C) leaves
-    a truncated newest checkpoint that ``--resume`` then fails on. Here a
-    file is written beside its target as ``<name>.tmp``, flushed to disk,
-    then renamed over the target, which POSIX makes atomic: the target is
-    the old file or the new one, never a part. A ``.tmp`` left by a kill is
-    overwritten by the next save of the same name.
+    a truncated newest checkpoint that ``--resume`` then fails on. Here
+    every write goes through :func:`write_atomically`: the target is the
+    old file or the new one, never a part.
 
     ``configs/_base_/default_runtime.py`` gives it to the ``CheckpointHook``
     (``backend_args=dict(backend='atomic_local')``); set other
@@ -25,18 +23,7 @@ class AtomicLocalBackend(LocalBackend):
     """
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
-        partial = f'{filepath}.tmp'
-        try:
-            with open(partial, 'wb') as f:
-                f.write(obj)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(partial, filepath)
-        except BaseException:
-            if osp.exists(partial):
-                os.remove(partial)
-            raise
+        write_atomically(filepath, obj)
 
     def put_text(self,
                  obj: str,

@@ -2,11 +2,13 @@
 from .cli import (UserInputError, UserValueError, add_run_arguments,
                   build_runner, format_metrics, parse_run_args, run_config,
                   set_work_dir, tool_main, unwrap)
+from .files import write_atomically
 from .modes import eval_mode
 from .registry import build_in_mmrazor
 
 __all__ = [
     'UserInputError', 'UserValueError', 'add_run_arguments',
     'build_in_mmrazor', 'build_runner', 'eval_mode', 'format_metrics',
-    'parse_run_args', 'run_config', 'set_work_dir', 'tool_main', 'unwrap'
+    'parse_run_args', 'run_config', 'set_work_dir', 'tool_main', 'unwrap',
+    'write_atomically'
 ]
