@@ -275,6 +275,9 @@ def test_stale_partial_bank_builds_are_removed(tmp_path):
         folder.mkdir()
         (folder / 'images.npy').write_bytes(b'x')
 
+    assert BoundaryBankFile.stale_partials(str(tmp_path), of='abc') == [
+        str(stale)]
+    assert BoundaryBankFile.stale_partials(str(tmp_path), of='ab') == []
     assert BoundaryBankFile.remove_stale_partials(str(tmp_path)) == [
         str(stale)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(

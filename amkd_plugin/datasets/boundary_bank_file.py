@@ -134,21 +134,27 @@ class BoundaryBankFile:
                 f'{uuid.uuid4().hex[:8]}')
 
     @staticmethod
-    def stale_partials(root: str) -> List[str]:
+    def stale_partials(root: str, of: Optional[str] = None) -> List[str]:
         """The unfinished builds in ``root`` whose process is gone.
 
         A build killed before :meth:`commit` leaves its
-        ``*.partial-<host>-<pid>-*`` folder. Only folders of this machine
-        are judged (another machine's processes cannot be seen from here);
-        one whose process still runs, or whose pid a new process took, is
-        not stale.
+        ``<bank>.partial-<host>-<pid>-*`` folder (:meth:`_partial_of`).
+        Only folders of this machine are judged (another machine's
+        processes cannot be seen from here); one whose process still runs,
+        or whose pid a new process took, is not stale.
+
+        Args:
+            root (str): The folder of the banks.
+            of (str, optional): Only the builds of this bank (its folder
+                name). Defaults to None: every bank's.
         """
         host = re.escape(socket.gethostname())
+        bank = '.+' if of is None else re.escape(of)
         return [
             osp.join(root, name)
             for name in (sorted(os.listdir(root)) if osp.isdir(root) else [])
             if (match := re.fullmatch(
-                rf'.+\.partial-{host}-(\d+)-[0-9a-f]{{8}}', name))
+                rf'{bank}\.partial-{host}-(\d+)-[0-9a-f]{{8}}', name))
             and not _process_runs(int(match.group(1)))
         ]
 

@@ -172,9 +172,8 @@ class BoundaryBankBuilder:
         # the others.
         taken_over = None
         if rank == 0:
-            mine = [p for p in BoundaryBankFile.stale_partials(root)
-                    if osp.basename(p).startswith(
-                        f'{osp.basename(path)}.partial-')]
+            mine = BoundaryBankFile.stale_partials(root,
+                                                   of=osp.basename(path))
             taken_over = max(mine, key=osp.getmtime) if mine else None
             stale = BoundaryBankFile.remove_stale_partials(root, taken_over)
             if stale:
