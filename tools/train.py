@@ -12,7 +12,8 @@ from mmengine.config import Config
 from amkd_plugin.models.algorithms.model_loading import (
     check_model_checkpoint, resume_checkpoint)
 from amkd_plugin.utils import (add_run_arguments, build_runner,
-                               parse_run_args, run_config, tool_main, unwrap)
+                               parse_run_args, run_config, tool_main, unwrap,
+                               use_amp)
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,8 +46,7 @@ def merge_args(args: argparse.Namespace) -> Config:
         if args.no_validate:
             cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         if args.amp:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+            use_amp(cfg)
         if args.resume == 'auto':
             cfg.resume, cfg.load_from = True, None
         elif args.resume is not None:

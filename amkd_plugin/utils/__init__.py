@@ -1,7 +1,7 @@
 # Copyright (c) amkd-mmrazor contributors.
 from .cli import (UserInputError, UserValueError, add_run_arguments,
                   build_runner, format_metrics, parse_run_args, run_config,
-                  set_work_dir, tool_main, unwrap)
+                  set_work_dir, tool_main, unwrap, use_amp)
 from .files import write_atomically
 from .modes import eval_mode
 from .registry import build_in_mmrazor
@@ -10,5 +10,5 @@ __all__ = [
     'UserInputError', 'UserValueError', 'add_run_arguments',
     'build_in_mmrazor', 'build_runner', 'eval_mode', 'format_metrics',
     'parse_run_args', 'run_config', 'set_work_dir', 'tool_main', 'unwrap',
-    'write_atomically'
+    'use_amp', 'write_atomically'
 ]

@@ -94,6 +94,13 @@ def run_config(args: argparse.Namespace,
     return cfg
 
 
+def use_amp(cfg: Config) -> None:
+    """``--amp``: mixed precision through MMEngine's ``AmpOptimWrapper``,
+    with a dynamic loss scale unless the config sets one."""
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
 def build_runner(cfg: Config) -> Runner:
     """The config's runner, as MMEngine's own tools build it."""
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(

@@ -68,7 +68,7 @@ from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
 from amkd_plugin.models.algorithms.model_loading import (
     load_teacher_checkpoint, resolve_model_config)
 from amkd_plugin.models.task_modules.boundary_bank_builder import from_pixels
-from amkd_plugin.utils import tool_main
+from amkd_plugin.utils import tool_main, use_amp
 from benchmark_step import SteadyStateAttack, sync
 
 # pair -> configs of KD, online AMKD (BSS's step) and AMKD (the bank).
@@ -190,8 +190,7 @@ def build_variant(path: str,
     with DefaultScope.overwrite_default_scope('mmrazor'):
         algorithm = MODELS.build(cfg.model).to(args.device)
         if args.amp:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+            use_amp(cfg)
         optim = build_optim_wrapper(algorithm, cfg.optim_wrapper)
     if not stock_kd:
         attack = {k: v for k, v in cfg.model.attack.items() if k != 'type'}
