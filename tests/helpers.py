@@ -7,6 +7,7 @@ mmrazor wheel installs a top-level ``tests`` package, so never
 """
 import importlib.util
 import os
+import socket
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -59,6 +60,13 @@ def assert_user_error(result: subprocess.CompletedProcess,
     assert len(errors) == 1, tail(result)
     for text in expected:
         assert text in errors[0], (text, tail(result))
+
+
+def free_port() -> int:
+    """A TCP port on localhost that is free now (for torchrun's store)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def load_tool(path: str) -> ModuleType:

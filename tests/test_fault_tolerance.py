@@ -17,7 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import REPO, assert_ok, assert_user_error, run, tail
+from helpers import (REPO, assert_ok, assert_user_error, free_port, run,
+                     tail)
 from mmengine.config import Config
 from mmengine.fileio import get_file_backend
 from mmengine.logging import MessageHub
@@ -410,8 +411,3 @@ def errors(output: str) -> str:
     return '\n'.join(line for line in output.splitlines()
                      if 'rror' in line or 'Traceback' in line)[-4000:]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]

@@ -15,7 +15,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import List, Optional
 import numpy as np
 import pytest
 import torch
-from helpers import REPO, assert_ok, assert_user_error, run, tail
+from helpers import (REPO, assert_ok, assert_user_error, free_port, run,
+                     tail)
 
 import amkd_plugin  # noqa: F401  (weights-only loading of runner files)
 
@@ -117,11 +117,6 @@ def scalars(work_dir: Path, run_index: int = -1) -> List[dict]:
 def last_checkpoint(work_dir: Path) -> Path:
     return Path((work_dir / 'last_checkpoint').read_text().strip())
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def save_model_checkpoint(config: str, path: Path) -> Path:
