@@ -10,6 +10,8 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, engine, models, utils  # noqa: E402,F401
+# models before bank: its BankedBoundary imports the bank, whose builder
+# imports the attack from models.
+from . import datasets, models, bank, engine, utils  # noqa: E402,F401,I001
 
 __version__ = '0.1.0'

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.engine.hooks import AdversarialBoundaryHook
 from amkd_plugin.engine.hooks.adversarial_boundary_hook import CHECKPOINT_KEY
+from amkd_plugin.models.boundary import OnlineBoundary
 from amkd_plugin.models.task_modules import BoundaryAttack
 from mmrazor.registry import HOOKS
 
@@ -46,7 +47,7 @@ class FakeAlgorithm(BaseModel):
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
         self.fc = nn.Linear(2, 1)
-        self.attack = BoundaryAttack(seed=seed)
+        self.boundary = OnlineBoundary(dict(type='BoundaryAttack', seed=seed))
         self.boundary_weight = 1.0
         self.attack_stats = {}
         self.weights_seen = []
@@ -54,7 +55,7 @@ class FakeAlgorithm(BaseModel):
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         self.weights_seen.append(self.boundary_weight)
-        self.draws.append(self.attack.sample_targets(*draw_inputs()))
+        self.draws.append(self.boundary.attack.sample_targets(*draw_inputs()))
         step = len(self.weights_seen)
         self.attack_stats = dict(
             attacked=float(step), reached=0.5, steps=3., l2=0.25 * step)
@@ -266,13 +267,13 @@ def test_after_train_iter_without_stats_logs_the_weight():
 def test_checkpoint_round_trip_reproduces_draws(tmp_path, wrap):
     labels, logits = draw_inputs()
     saved = FakeAlgorithm(seed=3)
-    saved.attack.sample_targets(labels, logits)  # advance the generator
+    saved.boundary.attack.sample_targets(labels, logits)  # advance the generator
     runner = fake_runner(nn.DataParallel(saved) if wrap else saved)
     hook = AdversarialBoundaryHook()
     checkpoint = dict(meta=dict())
 
     hook.before_save_checkpoint(runner, checkpoint)
-    expected = [saved.attack.sample_targets(labels, logits) for _ in range(3)]
+    expected = [saved.boundary.attack.sample_targets(labels, logits) for _ in range(3)]
 
     assert CHECKPOINT_KEY in checkpoint
     # Through a real file, read the safe way as MMEngine resumes it.
@@ -281,12 +282,12 @@ def test_checkpoint_round_trip_reproduces_draws(tmp_path, wrap):
     resumed = FakeAlgorithm(seed=3)
     runner = fake_runner(nn.DataParallel(resumed) if wrap else resumed)
     hook.after_load_checkpoint(runner, checkpoint)
-    draws = [resumed.attack.sample_targets(labels, logits) for _ in range(3)]
+    draws = [resumed.boundary.attack.sample_targets(labels, logits) for _ in range(3)]
 
     for got, want in zip(draws, expected):
         assert torch.equal(got, want)
     # Without the checkpoint the same seed draws something else.
-    fresh = FakeAlgorithm(seed=3).attack.sample_targets(labels, logits)
+    fresh = FakeAlgorithm(seed=3).boundary.attack.sample_targets(labels, logits)
     assert not torch.equal(fresh, expected[0])
 
 
@@ -296,7 +297,7 @@ def test_checkpoint_without_hook_state_keeps_the_seed():
     AdversarialBoundaryHook().after_load_checkpoint(
         fake_runner(algorithm), dict(meta=dict()))
     expected = BoundaryAttack(seed=3).sample_targets(labels, logits)
-    assert torch.equal(algorithm.attack.sample_targets(labels, logits),
+    assert torch.equal(algorithm.boundary.attack.sample_targets(labels, logits),
                        expected)
 
 

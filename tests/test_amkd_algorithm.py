@@ -31,7 +31,9 @@ from mmpretrain.structures import DataSample
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.models.algorithms import AMKDDistill
 from amkd_plugin.models.algorithms.model_loading import resolve_model_config
-from amkd_plugin.utils import UserInputError
+from amkd_plugin.models.boundary import BankedBoundary, OnlineBoundary
+from amkd_plugin.utils import UserInputError, UserValueError
+from amkd_plugin.utils.fragments import merge_fragments
 from mmrazor.registry import MODELS
 
 # Tiny CPU models on one torch thread, built in MMRazor's scope (see
@@ -40,8 +42,9 @@ pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread',
                                      'mmrazor_scope')
 
 REPO = Path(__file__).resolve().parents[1]
-# The flagship with the online attack (the bank: test_boundary_bank.py).
-FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
+# The flagship with BSS's online attack (the bank: test_boundary_bank.py).
+FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100.py'
+ONLINE_BSS = 'configs/experiments/sources/online_bss.py'
 RESNET8 = 'configs/_base_/models/resnet8.py'
 NUM_CLASSES = 10
 BATCH = 8
@@ -54,7 +57,7 @@ BOUNDARY_LOSSES = ('distill.loss_boundary_kd', 'distill.loss_triplet')
 
 @pytest.fixture(scope='module')
 def flagship_cfg() -> Config:
-    return Config.fromfile(str(REPO / FLAGSHIP))
+    return merge_fragments(str(REPO / FLAGSHIP), [str(REPO / ONLINE_BSS)])
 
 
 def model_cfg(cfg_path: str = RESNET8,
@@ -168,8 +171,8 @@ def test_built_from_the_flagship_config(algorithm):
     assert isinstance(algorithm, AMKDDistill)
     assert algorithm.boundary_weight == 1.0
     assert algorithm.attack_stats == {}
-    assert (algorithm.attack.max_steps, algorithm.attack.step_size,
-            algorithm.attack.max_ratio) == (10, 0.3, 0.25)
+    assert (algorithm.boundary.attack.max_steps, algorithm.boundary.attack.step_size,
+            algorithm.boundary.attack.max_ratio) == (10, 0.3, 0.25)
     # The base config's student CE weight survived the cfg_path overrides.
     assert algorithm.student.head.loss_module.loss_weight == 0.1
     assert algorithm.student.head.num_classes == NUM_CLASSES
@@ -234,7 +237,7 @@ def test_loss_names_and_attack_stats(algorithm):
                           'margin_clean', 'margin'}
     assert stats['attacked'] == math.ceil(0.25 * BATCH)
     assert 0 <= stats['reached'] <= 1
-    assert 1 <= stats['steps'] <= algorithm.attack.max_steps
+    assert 1 <= stats['steps'] <= algorithm.boundary.attack.max_steps
     assert stats['l2'] > 0
 
 
@@ -270,14 +273,14 @@ def test_boundary_weight_zero_skips_the_attack(algorithm):
     for name in BOUNDARY_LOSSES:
         assert losses[name].item() == 0.
     assert algorithm.attack_stats['attacked'] == 0.
-    assert algorithm.attack.state_dict() == {}  # no target was drawn
+    assert algorithm.boundary.attack.state_dict() == {}  # no target was drawn
 
 
 def test_boundary_weight_scales_boundary_losses_only(algorithm):
     data = make_batch(algorithm)
-    state = copy.deepcopy(algorithm.attack.state_dict())
+    state = copy.deepcopy(algorithm.boundary.attack.state_dict())
     full = forward_loss(algorithm, data)
-    algorithm.attack.load_state_dict(state)  # the same targets again
+    algorithm.boundary.attack.load_state_dict(state)  # the same targets again
     algorithm.boundary_weight = 0.25
     scaled = forward_loss(algorithm, data)
 
@@ -290,14 +293,14 @@ def test_boundary_weight_scales_boundary_losses_only(algorithm):
 
 def test_attack_gets_per_channel_pixel_bounds(algorithm):
     seen = {}
-    attack = algorithm.attack
+    attack = algorithm.boundary.attack
 
     def spy(*args):
         seen['bounds'] = args[-1]
         seen['samples'] = attack(*args)
         return seen['samples']
 
-    algorithm.attack = spy
+    algorithm.boundary.attack = spy
     forward_loss(algorithm, make_batch(algorithm))
 
     lower, upper = seen['bounds']
@@ -418,6 +421,32 @@ def test_missing_model_config_file(flagship_cfg, teacher_ckpt):
                        match='configs/teachers/no_such_teacher.py does not '
                        'exist'):
         build_algorithm(cfg)
+
+
+@pytest.mark.parametrize('old', ['attack', 'bank'])
+def test_the_old_attack_and_bank_arguments_say_how_to_migrate(
+        flagship_cfg, teacher_ckpt, old):
+    cfg = algorithm_cfg(flagship_cfg, teacher_ckpt,
+                        **{old: dict(type='BoundaryAttack')})
+    with pytest.raises(UserValueError,
+                       match="boundary=dict.type='BankedBoundary'"):
+        build_algorithm(cfg)
+
+
+def test_one_switch_between_online_and_banked(flagship_cfg, teacher_ckpt):
+    """The pair's boundary source is its one switch; the attack settings
+    stay the attack's."""
+    built = {}
+    for source in ('OnlineBoundary', 'BankedBoundary'):
+        cfg = algorithm_cfg(flagship_cfg, teacher_ckpt)
+        cfg.boundary.type = source
+        built[source] = build_algorithm(cfg).boundary
+    online, banked = built['OnlineBoundary'], built['BankedBoundary']
+    assert isinstance(online, OnlineBoundary)
+    assert isinstance(banked, BankedBoundary)
+    assert online.attack.settings() == banked.attack.settings()
+    assert online.attack.max_ratio == banked.attack.max_ratio == 0.25
+    assert banked.builder.attack is banked.attack
 
 
 # --- mixed precision ---------------------------------------------------------

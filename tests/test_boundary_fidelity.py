@@ -14,7 +14,8 @@ from torch import nn
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.engine.hooks import BoundaryFidelityHook
-from amkd_plugin.models.task_modules import BoundaryFidelity, pixel_bounds
+from amkd_plugin.models.task_modules import BoundaryFidelity
+from amkd_plugin.utils.pixels import pixel_bounds
 from amkd_plugin.utils import UserInputError
 from mmrazor.registry import HOOKS, TASK_UTILS
 

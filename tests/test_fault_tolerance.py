@@ -26,7 +26,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import HOOKS
 
 import amkd_plugin  # noqa: F401  (registers the parts)
-from amkd_plugin.datasets import BoundaryBankFile
+from amkd_plugin.bank import BoundaryBankFile
 from amkd_plugin.engine import AtomicLocalBackend
 from amkd_plugin.engine.hooks import (NonFiniteLossError, NonFiniteLossHook,
                                       non_finite_loss_hook)
@@ -295,9 +295,12 @@ def _ended_pid() -> int:
 
 DIGITS_TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
 DIGITS_AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
-DIGITS_ONLINE_CFG = 'configs/amkd/resnet20_resnet8_digits_no_ls_online_newton.py'
-# 256 training digits; a checkpoint every epoch, no validation in between.
-SMALL = ['train_dataloader.dataset.indices=256', 'train_cfg.val_interval=100',
+DIGITS_ONLINE_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
+# The online first-order attack on 256 training digits; a checkpoint every
+# epoch, no validation in between.
+SMALL = ['model.boundary.type=OnlineBoundary',
+         'model.boundary.attack.max_steps=3',
+         'train_dataloader.dataset.indices=256', 'train_cfg.val_interval=100',
          'default_hooks.checkpoint.interval=1',
          'default_hooks.logger.interval=1']
 

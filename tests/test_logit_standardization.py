@@ -13,6 +13,7 @@ import amkd_plugin  # noqa: F401  (registers the connector)
 from amkd_plugin.models.connectors import LogitStandardization
 from amkd_plugin.models.losses import TripletMetricLoss
 from amkd_plugin.models.task_modules import BoundarySamples
+from amkd_plugin.utils.fragments import merge_fragments
 from mmrazor.models.losses import DKDLoss, KLDivergence
 from mmrazor.registry import MODELS
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.usefixtures('single_torch_thread',
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = 'configs/amkd/resnet20_resnet8_digits'
+EXPERIMENTS = 'configs/experiments'
 NUM_CLASSES = 5
 
 
@@ -53,9 +55,16 @@ class Toy(nn.Module):
         return self.head.fc(self.features(x))
 
 
+def load_config(config: str) -> Config:
+    """A config file, or ``'pair.py+fragment.py+...'``: a pair config with
+    experiment fragments merged onto it."""
+    pair, *fragments = (str(REPO / path) for path in config.split('+'))
+    return merge_fragments(pair, fragments)
+
+
 def distiller_of(config: str, **changes):
     """The distiller of a config, with ``--cfg-options``-like changes."""
-    cfg = Config.fromfile(str(REPO / config))
+    cfg = load_config(config)
     cfg.merge_from_dict(
         {f'model.distiller.{key}': value for key, value in changes.items()})
     return MODELS.build(copy.deepcopy(cfg.model.distiller).to_dict())
@@ -129,13 +138,15 @@ def test_gradients_pass_through_the_student_side():
 # gradient norm at 5 (docs/method.md), the others do not clip.
 KD_FORMS = {
     f'{DIGITS}.py': (True, 2, 9),
-    'configs/amkd/resnet20_resnet8_digits_lowdata_online.py': (True, 2, 9),
+    'configs/amkd/resnet20_resnet8_digits_lowdata.py+'
+    f'{EXPERIMENTS}/sources/online_bss.py': (True, 2, 9),
     'configs/kd/resnet20_resnet8_digits_ls.py': (True, 2, 9),
     'configs/amkd/resnet32x4_shufflenetv2_cifar100.py': (True, 2, 9),
     'configs/amkd/resnet56_resnet20_tiny_imagenet.py': (True, 2, 9),
-    f'{DIGITS}_no_ls.py': (False, 4, 0.9),
-    'configs/amkd/resnet56_resnet20_cifar100_no_ls_online.py': (False, 4,
-                                                                0.9),
+    f'{DIGITS}.py+{EXPERIMENTS}/logits/no_ls.py': (False, 4, 0.9),
+    'configs/amkd/resnet56_resnet20_cifar100.py+'
+    f'{EXPERIMENTS}/logits/no_ls.py+{EXPERIMENTS}/sources/online_bss.py':
+    (False, 4, 0.9),
     'configs/kd/resnet20_resnet8_digits.py': (False, 4, 0.9),
     'configs/bss/resnet20_resnet8_digits_lowdata.py': (False, 4, 0.9),
     'configs/bss/resnet56_resnet20_cifar100.py': (False, 4, 0.9),
@@ -145,7 +156,7 @@ KD_FORMS = {
 @pytest.mark.parametrize('config', KD_FORMS)
 def test_clean_and_boundary_kd_of_each_config(config):
     standardized, tau, weight = KD_FORMS[config]
-    cfg = Config.fromfile(str(REPO / config))
+    cfg = load_config(config)
     assert cfg.optim_wrapper.get('clip_grad') == (
         dict(max_norm=5) if standardized else None)
     assert cfg.optim_wrapper.optimizer.type == 'SGD'  # merged, not replaced
@@ -222,7 +233,8 @@ def test_feature_embedding_through_a_connector():
         module_name='Linear',
         module_args=dict(in_features=3, out_features=4))
     distiller = distiller_of(
-        f'{DIGITS}_no_ls_feat.py',
+        f'{DIGITS}.py+{EXPERIMENTS}/logits/no_ls.py+'
+        f'{EXPERIMENTS}/metric/features.py',
         connectors=dict(to_teacher=connector),
         **{'loss_forward_mappings.loss_triplet.anchor.connector':
            'to_teacher'})

@@ -33,9 +33,10 @@ pytestmark = pytest.mark.slow
 
 TEACHER_CFG = 'configs/teachers/resnet56_cifar100.py'
 TEACHER_CMD = f'python tools/train.py {TEACHER_CFG}'
-# The flagship with the online attack; its default (the boundary bank) is
-# BANK_CFG in (h).
-AMKD_CFG = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
+# The flagship, trained with the online attack (ONLINE) unless a test is
+# about its default, the boundary bank (BANK_CFG in (h)).
+AMKD_CFG = 'configs/amkd/resnet56_resnet20_cifar100.py'
+ONLINE = 'model.boundary.type=OnlineBoundary'
 
 
 # ---------------------------------------------------------------- helpers
@@ -166,7 +167,7 @@ def amkd(tmp_path_factory, teacher) -> SimpleNamespace:
     """The AMKD flagship: one epoch, then resumed for a second."""
     work_dir = tmp_path_factory.mktemp('amkd')
     ckpt = f'model.teacher_ckpt={teacher.checkpoint}'
-    first = train(AMKD_CFG, work_dir, teacher.data_root,
+    first = train(AMKD_CFG, work_dir, teacher.data_root, ONLINE,
                   'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
                   ckpt)
     assert_ok(first)
@@ -174,6 +175,7 @@ def amkd(tmp_path_factory, teacher) -> SimpleNamespace:
         AMKD_CFG,
         work_dir,
         teacher.data_root,
+        ONLINE,
         'train_cfg.max_epochs=2',
         'default_hooks.logger.interval=1',
         ckpt,
@@ -468,7 +470,7 @@ def test_bad_teacher_checkpoint_stops_before_training(
         expected = [f'{checkpoint} does not fit', 'head.fc.weight',
                     TEACHER_CMD]
     work_dir = tmp_path / 'work'
-    result = train(AMKD_CFG, work_dir, cifar100_tiny,
+    result = train(AMKD_CFG, work_dir, cifar100_tiny, ONLINE,
                    'train_cfg.max_epochs=1',
                    f'model.teacher_ckpt={checkpoint}')
     assert_user_error(result, *expected)
@@ -523,7 +525,7 @@ def test_bad_checkpoint_for_test_and_resume_is_one_line(
 def test_plugin_config_error_is_one_line(tmp_path, teacher):
     result = train(AMKD_CFG, tmp_path, teacher.data_root,
                    f'model.teacher_ckpt={teacher.checkpoint}',
-                   'model.attack.max_steps=0')
+                   ONLINE, 'model.boundary.attack.max_steps=0')
     assert_user_error(result, 'BoundaryAttack needs max_steps >= 1',
                       'got max_steps=0')
 
@@ -531,10 +533,11 @@ def test_plugin_config_error_is_one_line(tmp_path, teacher):
 # ------------------------------------------ (e2) resume = uninterrupted run
 
 DIGITS_TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
-DIGITS_AMKD_CFG = ('configs/amkd/'
-                   'resnet20_resnet8_digits_no_ls_online_newton.py')
-# 256 training digits: 4 steps of 64 per epoch; no validation in between.
-DIGITS_SMALL = ['train_dataloader.dataset.indices=256',
+DIGITS_AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
+# 256 training digits: 4 steps of 64 per epoch; no validation in between;
+# the online first-order attack.
+DIGITS_SMALL = [ONLINE, 'model.boundary.attack.max_steps=3',
+                'train_dataloader.dataset.indices=256',
                 'train_cfg.val_interval=100',
                 'default_hooks.checkpoint.interval=1',
                 'default_hooks.logger.interval=1']
@@ -756,7 +759,7 @@ def test_distributed_amkd_on_cpu(step, tmp_path, teacher):
         '--cfg-options', *data_options(teacher.data_root, batch_size=16),
         'train_cfg.max_epochs=1', 'env_cfg.dist_cfg.backend=gloo',
         f'model.teacher_ckpt={teacher.checkpoint}',
-        f'model.attack.step={step}'
+        ONLINE, f'model.boundary.attack.step={step}'
     ],
                  env=dict(PYTHON=sys.executable, PORT=str(free_port())))
     assert_ok(result)
@@ -784,7 +787,7 @@ def build_bank(config: str, work_dir: Path, data_root: Path,
 
 
 def bank_arrays(path: Path) -> dict:
-    from amkd_plugin.datasets import BoundaryBankFile
+    from amkd_plugin.bank import BoundaryBankFile
     bank = BoundaryBankFile.open(str(path))
     return {name: bank[name].copy() for name in BANK_FIELDS}
 
@@ -857,8 +860,9 @@ def test_bank_training_resumes_and_reuses_the_bank(banked):
 
 
 def test_bank_tool_needs_a_bank_config(tmp_path, cifar100_tiny):
-    result = build_bank(AMKD_CFG, tmp_path, cifar100_tiny)
-    assert_user_error(result, 'takes no boundary bank (model.bank is None')
+    result = build_bank(AMKD_CFG, tmp_path, cifar100_tiny, ONLINE)
+    assert_user_error(result, 'takes no boundary bank (model.boundary.type '
+                      "is 'OnlineBoundary')")
     assert not (tmp_path / 'boundary_bank').exists()
 
 
@@ -956,7 +960,7 @@ def test_two_machines_without_a_shared_work_dir_stop(tmp_path, teacher):
 def test_bank_does_not_depend_on_the_process_count(tmp_path, teacher):
     """Built by 1 and by 2 processes (batches of 16 go round the ranks;
     targets drawn per image), the bank is the same, array for array."""
-    options = [*data_options(teacher.data_root), 'model.bank.batch_size=16',
+    options = [*data_options(teacher.data_root), 'model.boundary.batch_size=16',
                f'model.teacher_ckpt={teacher.checkpoint}',
                'env_cfg.dist_cfg.backend=gloo']
     single = run([sys.executable, 'tools/build_boundary_bank.py', BANK_CFG,

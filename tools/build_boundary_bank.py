@@ -22,8 +22,7 @@ import os.path as osp
 
 from mmengine.dist import get_rank
 
-from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
-    build_boundary_bank
+from amkd_plugin.bank import build_boundary_bank
 from amkd_plugin.utils import (UserInputError, add_run_arguments,
                                build_runner, parse_run_args, run_config,
                                tool_main)
@@ -43,11 +42,13 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = run_config(args)
-    if not cfg.get('model', {}).get('bank'):
+    source = cfg.get('model', {}).get('boundary', {}).get('type')
+    if source != 'BankedBoundary':
         raise UserInputError(
-            f'{args.config} takes no boundary bank (model.bank is None, as '
-            'in the *_online configs): use an AMKD config with a bank, '
-            'e.g. configs/amkd/resnet56_resnet20_cifar100.py.')
+            f'{args.config} takes no boundary bank (model.boundary.type is '
+            f'{source!r}): use an AMKD config with '
+            "model.boundary.type='BankedBoundary', e.g. "
+            'configs/amkd/resnet56_resnet20_cifar100.py.')
     path = build_boundary_bank(build_runner(cfg))
     if get_rank() == 0:
         print(f'Boundary bank: {osp.abspath(path)}', flush=True)

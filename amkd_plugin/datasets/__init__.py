@@ -1,14 +1,11 @@
 # Copyright (c) amkd-mmrazor contributors.
-from .boundary_bank_file import BoundaryBankFile
 from .cifar import OfflineCIFAR10, OfflineCIFAR100
 from .digits import SklearnDigits
 from .fashion_mnist import OfflineFashionMNIST
 from .stratified_subset import stratified_indices, stratified_subset
 from .tiny_imagenet import TinyImageNet
-from .transforms import LoadBoundaryBank
 
 __all__ = [
-    'BoundaryBankFile', 'LoadBoundaryBank', 'OfflineCIFAR10',
-    'OfflineCIFAR100', 'OfflineFashionMNIST', 'SklearnDigits',
-    'TinyImageNet', 'stratified_indices', 'stratified_subset'
+    'OfflineCIFAR10', 'OfflineCIFAR100', 'OfflineFashionMNIST',
+    'SklearnDigits', 'TinyImageNet', 'stratified_indices', 'stratified_subset'
 ]

@@ -1,7 +1,8 @@
 # Copyright (c) amkd-mmrazor contributors.
-from .cli import (UserInputError, UserValueError, add_run_arguments,
-                  build_runner, format_metrics, parse_run_args, run_config,
-                  set_work_dir, tool_main, unwrap, use_amp)
+from .cli import (add_run_arguments, build_runner, format_metrics,
+                  parse_run_args, run_config, set_work_dir, tool_main, unwrap,
+                  use_amp)
+from .errors import UserInputError, UserValueError
 from .files import write_atomically
 from .modes import eval_mode
 from .registry import build_in_mmrazor

@@ -1,5 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""What the command line tools share: user-facing errors and metric tables."""
+"""What the command line tools share: runners, arguments, metric tables."""
 import argparse
 import functools
 import os
@@ -14,22 +14,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from torch import nn
 
-
-class UserInputError(RuntimeError):
-    """Bad input the user can fix (a missing file, a mismatched checkpoint).
-
-    Its message says what is wrong and how to fix it, so the tools print it
-    alone instead of a traceback.
-    """
-
-
-class UserValueError(UserInputError, ValueError):
-    """A value the user gave that the plugin cannot use: a config setting
-    out of range, a file whose content contradicts its description.
-
-    A ``ValueError`` for code that catches those; printed as one line by
-    the tools, like every :class:`UserInputError`.
-    """
+from .errors import UserInputError
 
 
 def tool_main(main: Callable[[], None]) -> Callable[[], None]:

@@ -1,4 +1,9 @@
-# The BSS baseline of the digits demo (see bss/resnet56_resnet20_cifar100.py).
-_base_ = ['../amkd/resnet20_resnet8_digits_no_ls_online.py']
+# The BSS baseline of the digits demo (see ./resnet56_resnet20_cifar100.py).
+_base_ = [
+    '../amkd/resnet20_resnet8_digits.py',
+    '../_base_/distill/raw_logits.py'
+]
 model = dict(
-    distiller=dict(distill_losses=dict(loss_triplet=dict(loss_weight=0.))))
+    distiller={{_base_.bss_kd}},
+    boundary=dict(type='OnlineBoundary', attack={{_base_.bss_attack}}))
+optim_wrapper = {{_base_.unclipped}}

@@ -52,8 +52,8 @@ import amkd_plugin  # noqa: E402,F401  (registers the models and datasets)
 from amkd_plugin.models.algorithms.model_loading import (  # noqa: E402
     check_class_counts, load_model_checkpoint, load_teacher_checkpoint,
     resolve_model_config)
-from amkd_plugin.models.task_modules import (BoundaryFidelity,  # noqa: E402
-                                             pixel_bounds)
+from amkd_plugin.models.task_modules import BoundaryFidelity  # noqa: E402
+from amkd_plugin.utils.pixels import pixel_bounds  # noqa: E402
 from amkd_plugin.utils import UserInputError, tool_main  # noqa: E402
 
 # Figure geometry: the PNG is FIG_WIDTH * dpi by ROW_HEIGHT * dpi * rows

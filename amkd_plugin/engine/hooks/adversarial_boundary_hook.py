@@ -1,16 +1,11 @@
 # Copyright (c) amkd-mmrazor contributors.
-import copy
 import math
-import os.path as osp
 from typing import Optional
 
-from mmengine.dataset import Compose
 from mmengine.hooks import Hook
-from mmengine.registry import DATASETS
 from mmrazor.registry import HOOKS
 
-from amkd_plugin.datasets import LoadBoundaryBank
-from amkd_plugin.utils import UserInputError, UserValueError, unwrap
+from amkd_plugin.utils import UserValueError, unwrap
 
 CHECKPOINT_KEY = 'adversarial_boundary'
 
@@ -40,10 +35,6 @@ class AdversarialBoundaryHook(Hook):
     boundary sample in training (``boundary_passes``: 0 for a bank used
     as loaded). It saves the attack's random state in checkpoints, so
     a resumed run draws the same targets.
-
-    When the algorithm has a boundary bank builder, the hook builds (or
-    reuses) the bank under ``<work_dir>/boundary_bank`` before training and
-    binds it to the train pipeline's ``LoadBoundaryBank``.
 
     ``scale=0`` turns AMKD into plain KD (no attack, boundary losses 0),
     which is how the KD baseline configs are made.
@@ -89,9 +80,6 @@ class AdversarialBoundaryHook(Hook):
         }[self.schedule]
         return self.scale * ramp * decay
 
-    def before_train(self, runner) -> None:
-        build_boundary_bank(runner)
-
     def before_train_iter(self,
                           runner,
                           batch_idx: int,
@@ -132,46 +120,10 @@ class AdversarialBoundaryHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = dict(
-            attack=unwrap(runner.model).attack.state_dict())
+            attack=unwrap(runner.model).boundary.attack.state_dict())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if CHECKPOINT_KEY in checkpoint:
-            unwrap(runner.model).attack.load_state_dict(
+            unwrap(runner.model).boundary.attack.load_state_dict(
                 checkpoint[CHECKPOINT_KEY]['attack'])
 
-
-def build_boundary_bank(runner) -> Optional[str]:
-    """Build or reuse the algorithm's boundary bank and bind it; its path.
-
-    The bank holds the training set as the test pipeline presents it
-    (un-augmented); the train pipeline's ``LoadBoundaryBank`` then loads
-    it next to each clean image. Does nothing (returns None) for an
-    algorithm without a bank builder.
-    """
-    model = unwrap(runner.model)
-    builder = getattr(model, 'bank_builder', None)
-    if builder is None:
-        return None
-    dataset = runner.train_dataloader.dataset
-    loaders = [t for t in getattr(dataset, 'pipeline', Compose([])).transforms
-               if isinstance(t, LoadBoundaryBank)]
-    if not loaders:
-        raise UserInputError(
-            'The algorithm takes boundary samples from a bank but the train '
-            'pipeline has no LoadBoundaryBank: use the dataset config\'s '
-            'bank_train_pipeline, as configs/amkd/*.py do, or model.bank=None '
-            'for the online attack.')
-    dataset_cfg = copy.deepcopy(runner.cfg.train_dataloader.dataset)
-    # A wrapper (e.g. StratifiedSubset) holds the pipeline in its dataset.
-    inner = dataset_cfg
-    while 'dataset' in inner:
-        inner = inner.dataset
-    inner.pipeline = copy.deepcopy(
-        runner.cfg.test_dataloader.dataset.pipeline)
-    plain = DATASETS.build(dataset_cfg)
-    path = builder.build(model.teacher, model.data_preprocessor, plain,
-                         dataset_cfg.to_dict(),
-                         osp.join(runner.work_dir, 'boundary_bank'))
-    for loader in loaders:
-        loader.bind(path)
-    return path

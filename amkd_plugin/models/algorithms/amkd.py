@@ -1,5 +1,5 @@
 # Copyright (c) amkd-mmrazor contributors.
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.structures import BaseDataElement
@@ -12,7 +12,7 @@ from mmrazor.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
 from amkd_plugin.utils import UserValueError
-from ..task_modules import BoundarySamples, banked_samples, pixel_bounds
+from ..task_modules import BoundarySamples
 from .model_loading import (check_class_counts, load_teacher_checkpoint,
                             resolve_model_config)
 
@@ -25,11 +25,10 @@ class AMKDDistill(SingleTeacherDistill):
 
     1. clean pass: teacher (no grad) and student on the batch, recorded at
        ``record_idx=0``; the student's task loss;
-    2. :class:`BoundaryAttack` moves the images both models get right
-       toward the teacher's boundary with a sampled class k (outside the
-       recorders, gradients w.r.t. the images only); with a boundary bank,
-       the same selection takes their banked boundary images instead (and
-       the bank's ``refine`` attack, if any, moves them again);
+    2. the boundary source gives boundary samples of the images both
+       models get right: ``OnlineBoundary`` attacks the teacher now
+       (outside the recorders, gradients w.r.t. the images only),
+       ``BankedBoundary`` reads the images banked before training;
     3. boundary pass: teacher (no grad) and student on the boundary
        samples, recorded at ``record_idx=1``; banked samples used as banked
        carry the teacher's logits from the bank, which stand in for the
@@ -38,14 +37,14 @@ class AMKDDistill(SingleTeacherDistill):
        scaled by :attr:`boundary_weight`.
 
     :attr:`boundary_weight` is the schedule factor, set each iteration by
-    ``AdversarialBoundaryHook``; while it is 0 the attack does not run.
+    ``AdversarialBoundaryHook``; while it is 0 no boundary sample is made.
     :attr:`attack_stats` describes the last step's boundary samples.
 
-    With ``bank`` set, every training image is attacked once before
-    training (:class:`BoundaryBankBuilder`, run by the hook) and the train
-    pipeline must carry the banked images (``bank_train_pipeline`` of the
-    dataset configs); ``configs/amkd/*.py`` do both, ``*_online.py`` attack
-    online instead.
+    Online or banked is the one switch ``boundary.type``: the pair configs
+    bank (``BankedBoundary``; ``BoundaryBankHook`` builds the bank and
+    binds it to the train pipeline's ``LoadBoundaryBank``), and
+    ``--cfg-options model.boundary.type=OnlineBoundary`` makes the same
+    attack's samples online instead, with the same pipeline.
 
     Student (``architecture``) and teacher may be given as model configs
     or, beyond MMRazor's ``package::path`` form, as
@@ -58,11 +57,9 @@ class AMKDDistill(SingleTeacherDistill):
         architecture (dict): The student.
         teacher (dict): The frozen teacher.
         teacher_ckpt (str): The teacher's checkpoint. Required.
-        attack (dict): Config of the attack in MMRazor's ``TASK_UTILS``.
-            Defaults to ``dict(type='BoundaryAttack')``.
-        bank (dict, optional): ``BoundaryBankBuilder`` config: take boundary
-            samples from a bank built before training instead of attacking
-            online. Defaults to None.
+        boundary (dict): The boundary source in MMRazor's ``TASK_UTILS``,
+            ``OnlineBoundary`` or ``BankedBoundary``, with its
+            ``BoundaryAttack``. Defaults to ``dict(type='OnlineBoundary')``.
         **kwargs: Other arguments of ``SingleTeacherDistill``; the distiller
             must be an ``AMKDDistiller``.
     """
@@ -71,9 +68,15 @@ class AMKDDistill(SingleTeacherDistill):
                  architecture: Dict,
                  teacher: Dict,
                  teacher_ckpt: str,
-                 attack: Dict = dict(type='BoundaryAttack'),
-                 bank: Optional[Dict] = None,
+                 boundary: Dict = dict(type='OnlineBoundary'),
                  **kwargs) -> None:
+        if 'attack' in kwargs or 'bank' in kwargs:
+            raise UserValueError(
+                'AMKDDistill takes the boundary source as model.boundary: '
+                "write boundary=dict(type='BankedBoundary', "
+                'attack=<your bank.attack, with max_ratio>) for a bank, or '
+                "boundary=dict(type='OnlineBoundary', attack=<your attack>) "
+                'instead of model.attack and model.bank.')
         if kwargs.get('teacher_trainable'):
             raise UserValueError('AMKD attacks a frozen teacher: its boundary '
                                  'must not move. Set teacher_trainable=False.')
@@ -85,8 +88,7 @@ class AMKDDistill(SingleTeacherDistill):
                                 teacher.get('cfg_path'))
         self.teacher._is_init = True  # keep its weights at init_weights()
         check_class_counts(self.student, self.teacher)
-        self.attack = TASK_UTILS.build(attack)
-        self.bank_builder = TASK_UTILS.build(bank) if bank else None
+        self.boundary = TASK_UTILS.build(boundary)
         self.boundary_weight = 1.0
         self.attack_stats: Dict[str, float] = {}
         # The attack needs both models' logits; these recorders read them
@@ -105,7 +107,29 @@ class AMKDDistill(SingleTeacherDistill):
              ) -> LossResults:
         """Calculate the student, distillation and boundary losses."""
         labels = torch.cat([sample.gt_label for sample in data_samples])
+        losses, teacher_logits, student_logits = self._clean_pass(
+            batch_inputs, data_samples)
+        boundary = (self.boundary(self._teacher_logits, batch_inputs,
+                                  data_samples, labels, teacher_logits,
+                                  student_logits, self.data_preprocessor)
+                    if self.boundary_weight > 0 else
+                    BoundarySamples.empty(batch_inputs, labels))
+        boundary_logits = self._boundary_pass(boundary, teacher_logits[:0])
+        self.attack_stats = self._stats(boundary, batch_inputs,
+                                        teacher_logits, boundary_logits)
 
+        if not self.distillation_stopped:
+            losses.update(
+                add_prefix(
+                    self.distiller.compute_distill_losses(
+                        boundary, self.boundary_weight), 'distill'))
+        return losses
+
+    def _clean_pass(self, batch_inputs: Tensor,
+                    data_samples: List[BaseDataElement]
+                    ) -> Tuple[LossResults, Tensor, Tensor]:
+        """Record both models on the batch (``record_idx=0``); the
+        student's task losses and both models' logits."""
         with self._logits['teacher'], self._logits['student']:
             with self.distiller.recording(from_student=False), \
                     self.distiller.deliveries, torch.no_grad():
@@ -120,43 +144,28 @@ class AMKDDistill(SingleTeacherDistill):
         # logits for the attack), only its task loss may be left out.
         losses = (add_prefix(student_losses, 'student')
                   if self.calculate_student_loss else dict())
-        teacher_logits = self._logits['teacher'].get_record_data()
-        student_logits = self._logits['student'].get_record_data()
+        return (losses, self._logits['teacher'].get_record_data(),
+                self._logits['student'].get_record_data())
 
-        boundary = BoundarySamples.empty(batch_inputs, labels)
-        bounds = pixel_bounds(self.data_preprocessor)
-        if self.boundary_weight > 0 and self.bank_builder is not None:
-            boundary = self.bank_builder.refine(
-                self._teacher_logits,
-                banked_samples(self.attack, batch_inputs, data_samples,
-                               labels, teacher_logits, student_logits,
-                               self._preprocess), bounds)
-        elif self.boundary_weight > 0:
-            boundary = self.attack(self._teacher_logits, batch_inputs, labels,
-                                   teacher_logits, student_logits, bounds)
-        boundary_logits = teacher_logits[:0]
-        if boundary.num > 0:
-            with self.distiller.recording(from_student=False,
-                                          boundary=True), torch.no_grad():
-                if (boundary.teacher_logits is not None
-                        and self._boundary_teacher_logits is not None):
-                    boundary_logits = boundary.teacher_logits
-                    for recorder in self._boundary_teacher_logits:
-                        recorder.data_buffer.append(boundary_logits)
-                else:
-                    boundary_logits = self.teacher(boundary.inputs,
-                                                   mode='tensor')
-            with self.distiller.recording(from_student=True, boundary=True):
-                self.student(boundary.inputs, mode='tensor')
-        self.attack_stats = self._stats(boundary, batch_inputs,
-                                        teacher_logits, boundary_logits)
 
-        if not self.distillation_stopped:
-            losses.update(
-                add_prefix(
-                    self.distiller.compute_distill_losses(
-                        boundary, self.boundary_weight), 'distill'))
-        return losses
+    def _boundary_pass(self, boundary: BoundarySamples,
+                       no_logits: Tensor) -> Tensor:
+        """Record both models on the boundary samples (``record_idx=1``);
+        the teacher's logits on them (``no_logits`` without samples)."""
+        if boundary.num == 0:
+            return no_logits
+        with self.distiller.recording(from_student=False,
+                                      boundary=True), torch.no_grad():
+            if (boundary.teacher_logits is not None
+                    and self._boundary_teacher_logits is not None):
+                logits = boundary.teacher_logits
+                for recorder in self._boundary_teacher_logits:
+                    recorder.data_buffer.append(logits)
+            else:
+                logits = self.teacher(boundary.inputs, mode='tensor')
+        with self.distiller.recording(from_student=True, boundary=True):
+            self.student(boundary.inputs, mode='tensor')
+        return logits
 
     def _boundary_teacher_logit_records(self) -> Optional[List]:
         """The teacher recorders the boundary losses read, if all of them
@@ -182,9 +191,6 @@ class AMKDDistill(SingleTeacherDistill):
 
     def _teacher_logits(self, images: Tensor) -> Tensor:
         return self.teacher(images, mode='tensor')
-
-    def _preprocess(self, pixels: Tensor) -> Tensor:
-        return self.data_preprocessor(dict(inputs=pixels), False)['inputs']
 
     @staticmethod
     def _stats(boundary: BoundarySamples, images: Tensor,

@@ -5,7 +5,7 @@ from typing import Callable, Optional, Tuple, Union
 
 import torch
 from mmrazor.registry import TASK_UTILS
-from torch import Tensor, nn
+from torch import Tensor
 
 from amkd_plugin.utils import UserValueError
 
@@ -308,19 +308,6 @@ class BoundaryAttack:
                                              target, bounds)
         return BoundarySamples(inputs, index, source, target, reached, steps,
                                labels)
-
-
-def pixel_bounds(data_preprocessor: nn.Module) -> Tuple[Tensor, Tensor]:
-    """Normalised values of pixels 0 and 255 under ``data_preprocessor``.
-
-    Per channel, shaped to broadcast over (N, C, H, W) images; (0, 255) when
-    the preprocessor does not normalise.
-    """
-    mean = getattr(data_preprocessor, 'mean', None)
-    if mean is None:
-        return torch.tensor(0.), torch.tensor(255.)
-    std = data_preprocessor.std
-    return (0 - mean) / std, (255 - mean) / std
 
 
 def _as_bound(bound: Bound, like: Tensor) -> Tensor:

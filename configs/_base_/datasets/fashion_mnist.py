@@ -27,12 +27,12 @@ _bank_keys = [
 ]
 train_pipeline = [*_augment, dict(type='mmpretrain.PackInputs')]
 
-# AMKD's boundary bank (docs/method.md#boundary-bank-boundarybankbuilder):
-# the banked boundary image exactly as the attack left it, next to the
-# augmented clean image; a crop or a flip would move it off the teacher's
-# boundary. With it, the teacher's logits on it as banked: the training
-# step then needs no teacher pass on boundary samples.
-bank_train_pipeline = [
+# AMKD's train pipeline: LoadBoundaryBank adds each image's banked boundary
+# sample when a BankedBoundary's bank is bound (BoundaryBankHook), exactly
+# as the attack left it next to the augmented clean image (a crop or flip
+# would move it off the teacher's boundary), with the teacher's logits on
+# it; with an OnlineBoundary it passes images through.
+amkd_train_pipeline = [
     dict(type='mmpretrain.LoadBoundaryBank'), *_augment,
     dict(type='mmpretrain.PackInputs', algorithm_keys=_bank_keys)
 ]

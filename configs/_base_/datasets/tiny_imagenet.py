@@ -17,54 +17,28 @@ data_preprocessor = dict(
 # RandomCrop 64 with padding 8 is the CIFAR recipe scaled to 64 px (same
 # 1/8 padding ratio): objects keep their scale, unlike RandomResizedCrop,
 # whose aggressive zoom hurts at this low resolution.
+_augment = [
+    dict(type='mmpretrain.RandomCrop', crop_size=64, padding=8),
+    dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
+]
+_bank_keys = [
+    'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached',
+    'boundary_logits'
+]
 train_pipeline = [
-    dict(type='mmpretrain.LoadImageFromFile'),
-    dict(type='mmpretrain.RandomCrop', crop_size=64, padding=8),
-    dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='mmpretrain.PackInputs'),
+    dict(type='mmpretrain.LoadImageFromFile'), *_augment,
+    dict(type='mmpretrain.PackInputs')
 ]
 
-# AMKD's boundary bank (docs/method.md#boundary-bank-boundarybankbuilder).
-# The banked boundary image exactly as the attack left it, next to the
-# augmented clean image: a crop or a flip would move it off the teacher's
-# boundary. With it, the teacher's logits on it as banked: the training
-# step then needs no teacher pass on boundary samples.
-bank_train_pipeline = [
+# AMKD's train pipeline: LoadBoundaryBank adds each image's banked boundary
+# sample when a BankedBoundary's bank is bound (BoundaryBankHook), exactly
+# as the attack left it next to the augmented clean image (a crop or flip
+# would move it off the teacher's boundary), with the teacher's logits on
+# it; with an OnlineBoundary it passes images through.
+amkd_train_pipeline = [
     dict(type='mmpretrain.LoadImageFromFile'),
-    dict(type='mmpretrain.LoadBoundaryBank'),
-    dict(type='mmpretrain.RandomCrop', crop_size=64, padding=8),
-    dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='mmpretrain.PackInputs',
-        algorithm_keys=[
-            'boundary_img', 'boundary_target', 'boundary_correct',
-            'boundary_reached', 'boundary_logits'
-        ]),
-]
-
-# The banked boundary image with the clean image's random crop and flip.
-bank_crop_train_pipeline = [
-    dict(type='mmpretrain.LoadImageFromFile'),
-    dict(type='mmpretrain.LoadBoundaryBank'),
-    dict(
-        # mmcv's, found via MMEngine's root registry from any scope.
-        type='TransformBroadcaster',
-        mapping={'img': ['img', 'boundary_img']},
-        auto_remap=True,
-        share_random_params=True,
-        transforms=[
-            dict(type='mmpretrain.RandomCrop', crop_size=64, padding=8),
-            dict(
-                type='mmpretrain.RandomFlip',
-                prob=0.5,
-                direction='horizontal'),
-        ]),
-    dict(
-        type='mmpretrain.PackInputs',
-        algorithm_keys=[
-            'boundary_img', 'boundary_target', 'boundary_correct',
-            'boundary_reached'
-        ]),
+    dict(type='mmpretrain.LoadBoundaryBank'), *_augment,
+    dict(type='mmpretrain.PackInputs', algorithm_keys=_bank_keys)
 ]
 
 test_pipeline = [

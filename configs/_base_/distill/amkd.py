@@ -1,7 +1,7 @@
 # AMKD with the defaults of docs/method.md. A teacher-student pair config
 # inherits this with its dataset, schedule and runtime, names the two
 # models (`architecture`, `teacher` as dict(cfg_path=...)) and the
-# teacher checkpoint, trains on the dataset's `bank_train_pipeline` and
+# teacher checkpoint, trains on the dataset's `amkd_train_pipeline` and
 # clips the gradient norm: optim_wrapper = dict(clip_grad=dict(max_norm=5))
 # (the schedule owns `optim_wrapper`). Standardized logits scale the KD
 # gradient by 1 / std(z_S); from MMPretrain's head init (std 0.01) the
@@ -17,22 +17,22 @@ model = dict(
     # (RepDistiller/CRD: -r 0.1).
     architecture=dict(head=dict(loss=dict(loss_weight=0.1))),
     calculate_student_loss=True,
-    # Which images get boundary samples (max_ratio) and, when `bank=None`
-    # (the *_online configs), the online attack: BSS's step.
-    attack=dict(
-        type='BoundaryAttack', max_steps=10, step_size=0.3, max_ratio=0.25),
     # Boundary samples from a bank: every training image attacked once
-    # before training with the first-order step, used as banked (no crop
-    # or flip). As faithful as the online attack at about KD's cost
-    # (docs/results.md).
-    bank=dict(
-        type='BoundaryBankBuilder',
+    # before training with the first-order step and used as banked (no
+    # crop or flip), as faithful as the online attack at about KD's cost
+    # (docs/results.md). `max_ratio`: at most a quarter of the batch gets
+    # boundary samples, the images both models get right with the largest
+    # disagreement (BSS). `--cfg-options model.boundary.type=OnlineBoundary`
+    # makes the same attack's samples in the step instead.
+    boundary=dict(
+        type='BankedBoundary',
         attack=dict(
             type='BoundaryAttack',
             step='newton',
             max_steps=10,
             overshoot=0.1,
-            max_step_rms=0.5)),
+            max_step_rms=0.5,
+            max_ratio=0.25)),
     # Clean and boundary KD on standardized logits (LogitStandardization,
     # Sun et al. CVPR 2024) at their CIFAR-100 temperature 2 and KD weight
     # 9: the most faithful students at top-1 within KD's seed noise on the
@@ -70,6 +70,10 @@ model = dict(
                 negatives=dict(from_student=False, recorder='logits',
                                record_idx=0)))))
 
-# The boundary weight decays linearly from 1 to 0 at 75% of training (BSS).
-custom_hooks = [dict(type='AdversarialBoundaryHook', schedule='linear',
-                     end=0.75)]
+# The boundary weight decays linearly from 1 to 0 at 75% of training (BSS);
+# the bank is built (or reused) before training, and nothing is done for
+# an OnlineBoundary.
+custom_hooks = [
+    dict(type='AdversarialBoundaryHook', schedule='linear', end=0.75),
+    dict(type='BoundaryBankHook')
+]

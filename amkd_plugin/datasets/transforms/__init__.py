@@ -1,4 +1,0 @@
-# Copyright (c) amkd-mmrazor contributors.
-from .load_boundary_bank import LoadBoundaryBank
-
-__all__ = ['LoadBoundaryBank']

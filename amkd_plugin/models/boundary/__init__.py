@@ -1,0 +1,5 @@
+# Copyright (c) amkd-mmrazor contributors.
+from .banked_boundary import BankedBoundary
+from .online_boundary import OnlineBoundary
+
+__all__ = ['BankedBoundary', 'OnlineBoundary']
