@@ -1,17 +1,20 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Tests for the boundary bank: BoundaryBankBuilder, the banked AMKD step
-and the configs (the bank is the default; ``*_online.py`` attack online).
+(BankedBoundary) and the configs (the bank is the default;
+``model.boundary.type=OnlineBoundary`` attacks online, with the same
+pipeline).
 
 The builder runs on a dozen digits images with a barely trained 10-class
 resnet8 teacher; the labels are the teacher's own predictions except for a
 few rows, which the teacher therefore gets wrong. The banked step uses the
-digits ``_bank`` config (student switched to resnet20) with a random
+digits pair config (student switched to resnet20) with a random
 resnet20 teacher; the student starts as a near copy of it (BN in eval
 mode), so both models get most images right and the selection has
 candidates, as in ``test_amkd_algorithm.py``.
 """
 import copy
 import glob
+import itertools
 import os
 import os.path as osp
 import re
@@ -19,6 +22,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict, List
 
 import numpy as np
@@ -27,23 +31,29 @@ import torch
 from helpers import make_student_near_copy
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from mmengine.visualization import Visualizer
 from mmpretrain.datasets.base_dataset import BaseDataset
 from mmpretrain.models import ClsDataPreprocessor
+from mmpretrain.structures import DataSample
 from sklearn.datasets import load_digits
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
-from amkd_plugin.datasets import BoundaryBankFile, LoadBoundaryBank
-from amkd_plugin.utils import UserValueError
+import amkd_plugin.bank.builder as bank_builder_module
+from amkd_plugin.bank import (BoundaryBankBuilder, BoundaryBankFile,
+                              LoadBoundaryBank, build_boundary_bank)
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.models.algorithms import AMKDDistill
-from amkd_plugin.models.algorithms import amkd as amkd_module
 from amkd_plugin.models.algorithms.model_loading import resolve_model_config
-from amkd_plugin.models.task_modules import boundary_bank_builder
-from amkd_plugin.models.task_modules.boundary_bank_builder import (
-    BoundaryBankBuilder, from_pixels, to_pixels)
+from amkd_plugin.models.boundary import BankedBoundary, OnlineBoundary
+from amkd_plugin.models.task_modules import BoundaryAttack
+from amkd_plugin.utils import UserInputError, UserValueError
+from amkd_plugin.utils.fragments import merge_fragments
+from amkd_plugin.utils.pixels import from_pixels, to_pixels
 from mmrazor.models.task_modules import ModuleOutputsRecorder
 from mmrazor.registry import MODELS, TASK_UTILS
 
@@ -176,20 +186,18 @@ DATASET_ID = dict(type='TinyImages', num=NUM_IMAGES)
 def logs(monkeypatch) -> List[str]:
     """What the builder logs."""
     lines = []
-    monkeypatch.setattr(boundary_bank_builder, 'print_log',
+    monkeypatch.setattr(bank_builder_module, 'print_log',
                         lambda msg, *args, **kwargs: lines.append(msg))
     return lines
 
 
 def make_builder(max_steps: int = 10, top_k=None,
                  **attack) -> BoundaryBankBuilder:
-    return TASK_UTILS.build(
-        dict(
-            type='BoundaryBankBuilder',
-            attack=dict(type='BoundaryAttack', max_steps=max_steps,
-                        **attack),
-            top_k=top_k,
-            batch_size=BUILD_BATCH))
+    return BoundaryBankBuilder(
+        TASK_UTILS.build(
+            dict(type='BoundaryAttack', max_steps=max_steps, **attack)),
+        top_k=top_k,
+        batch_size=BUILD_BATCH)
 
 
 def build(root: Path, teacher, preprocessor, dataset, **kwargs) -> str:
@@ -487,7 +495,7 @@ def algorithm(digits_bank_cfg, digits_teacher_ckpt) -> AMKDDistill:
 
 @pytest.fixture
 def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
-    """A batch through the real ``bank_train_pipeline`` of the digits
+    """A batch through the real ``amkd_train_pipeline`` of the digits
     config, from a bank the config's builder made with the teacher's
     predictions as labels; relabelled with the teacher's predictions on
     the augmented images (so both models get nearly all right), every row
@@ -498,11 +506,11 @@ def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
             from_pixels(hwc_to_chw(images), algorithm.data_preprocessor),
             mode='tensor').argmax(1).tolist()
     plain = TinyImages(images, preds, PLAIN_PIPELINE)
-    path = algorithm.bank_builder.build(algorithm.teacher,
-                                        algorithm.data_preprocessor, plain,
-                                        DATASET_ID, str(tmp_path))
+    path = algorithm.boundary.builder.build(algorithm.teacher,
+                                            algorithm.data_preprocessor,
+                                            plain, DATASET_ID, str(tmp_path))
     train = TinyImages(images, preds,
-                       copy.deepcopy(digits_bank_cfg.bank_train_pipeline))
+                       copy.deepcopy(digits_bank_cfg.amkd_train_pipeline))
     loaders = [t for t in train.pipeline.transforms
                if isinstance(t, LoadBoundaryBank)]
     assert len(loaders) == 1
@@ -536,15 +544,16 @@ def forward_loss(algorithm: AMKDDistill, data: dict) -> Dict:
 
 @pytest.fixture
 def selections(monkeypatch) -> list:
-    """The BoundarySamples each banked step selected."""
+    """The BoundarySamples each banked step gave (after the refining
+    attack, if any)."""
     seen = []
-    real = amkd_module.banked_samples
+    real = BankedBoundary.__call__
 
-    def spy(*args, **kwargs):
-        seen.append(real(*args, **kwargs))
+    def spy(self, *args, **kwargs):
+        seen.append(real(self, *args, **kwargs))
         return seen[-1]
 
-    monkeypatch.setattr(amkd_module, 'banked_samples', spy)
+    monkeypatch.setattr(BankedBoundary, '__call__', spy)
     return seen
 
 
@@ -561,7 +570,7 @@ def both_right(algorithm: AMKDDistill, data: dict) -> torch.Tensor:
 
 def test_banked_selection_respects_boundary_correct(algorithm, banked_batch,
                                                     selections):
-    assert algorithm.bank_builder is not None
+    assert isinstance(algorithm.boundary, BankedBoundary)
     candidates = both_right(algorithm, banked_batch)
     assert int(candidates.sum()) >= 4
     forward_loss(algorithm, banked_batch)
@@ -696,6 +705,7 @@ def autograd_grad_calls(monkeypatch) -> list:
 
 
 def test_banked_train_step_has_no_teacher_backward(algorithm, banked_batch,
+                                                   digits_bank_cfg,
                                                    autograd_grad_calls):
     student_before = copy.deepcopy(algorithm.student.state_dict())
     teacher_before = copy.deepcopy(algorithm.teacher.state_dict())
@@ -722,9 +732,12 @@ def test_banked_train_step_has_no_teacher_backward(algorithm, banked_batch,
         assert torch.equal(value, teacher_before[name]), name
     assert all(p.grad is None for p in algorithm.teacher.parameters())
 
-    # The same step attacking online runs the teacher with gradients: what
-    # the counters above would have caught.
-    algorithm.bank_builder = None
+    # The same step attacking online (the pair's boundary with only its
+    # type switched) runs the teacher with gradients: what the counters
+    # above would have caught.
+    algorithm.boundary = TASK_UTILS.build(
+        dict(digits_bank_cfg.model.boundary, type='OnlineBoundary'))
+    assert isinstance(algorithm.boundary, OnlineBoundary)
     forwards.clear()
     algorithm.train_step(
         dict(inputs=banked_batch['inputs'],
@@ -735,10 +748,20 @@ def test_banked_train_step_has_no_teacher_backward(algorithm, banked_batch,
 
 # --- refining the loaded samples ------------------------------------------
 
+# Pixels 0..255 are -10..10 under this preprocessor.
+LINEAR_PREPROCESSOR = dict(num_classes=2, mean=[127.5] * 3,
+                           std=[12.75] * 3)
 
-def linear_samples(margins: torch.Tensor):
-    """A frozen two-class linear teacher and BoundarySamples of class 0
-    toward 1 whose margins ``g = z_0 - z_1`` are ``margins``."""
+
+def linear_batch(margins: torch.Tensor) -> dict:
+    """A frozen two-class linear teacher and a batch of class 0 whose
+    banked samples, toward class 1, have margins ``g = z_0 - z_1`` of
+    ``margins``: ``BankedBoundary.__call__``'s arguments (teacher aside)
+    and the preprocessed banked images (``loaded``).
+
+    Both models get every clean image right, the student disagreeing the
+    most on row 0, so a selection of the whole batch keeps the row order.
+    """
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
     model.requires_grad_(False)
@@ -746,46 +769,101 @@ def linear_samples(margins: torch.Tensor):
     x = torch.randn(len(margins), 12) * 0.1
     g = x @ w + model[1].bias[0] - model[1].bias[1]
     x = x + (margins - g)[:, None] * w / w.dot(w)
-    zeros = torch.zeros(len(margins), dtype=torch.long)
-    samples = boundary_bank_builder.BoundarySamples(
-        x.view(-1, 3, 2, 2), torch.arange(len(margins)), zeros, zeros + 1,
-        torch.zeros_like(zeros, dtype=torch.bool), zeros, zeros)
-    return model, samples
+    preprocessor = ClsDataPreprocessor(**LINEAR_PREPROCESSOR)
+    pixels = to_pixels(x.view(-1, 3, 2, 2), preprocessor)
+    assert ((pixels > 0) & (pixels < 255)).all()  # nothing clipped
+    loaded = from_pixels(pixels, preprocessor)
+    torch.testing.assert_close(loaded.flatten(1), x, rtol=0, atol=1e-5)
+    with torch.no_grad():
+        banked_logits = model(loaded)
+    num = len(margins)
+    data_samples = []
+    for i in range(num):
+        sample = DataSample().set_gt_label(0)
+        sample.boundary_img = pixels[i].permute(1, 2, 0).numpy().copy()
+        sample.boundary_target = 1
+        sample.boundary_correct = True
+        sample.boundary_reached = False
+        sample.boundary_logits = banked_logits[i].numpy().copy()
+        data_samples.append(sample)
+    labels = torch.zeros(num, dtype=torch.long)
+    teacher_logits = torch.tensor([[5., 0.]]).repeat(num, 1)
+    student_logits = torch.stack(
+        [torch.tensor([2. + i, 0.]) for i in range(num)])
+    return dict(
+        model=model, w=w, loaded=loaded, banked_logits=banked_logits,
+        args=(torch.zeros_like(loaded), data_samples, labels,
+              teacher_logits, student_logits, preprocessor))
 
 
-def test_without_refine_the_loaded_samples_are_used_as_they_are():
-    model, samples = linear_samples(torch.tensor([0.5, 2.0]))
-    builder = BoundaryBankBuilder()
-    assert builder.refine(model, samples, (-10., 10.)) is samples
-
-
-@pytest.mark.parametrize('steps', [1, 2])
-def test_refine_continues_from_the_loaded_samples(steps):
-    """One first-order step on a linear teacher crosses from wherever the
-    sample is; one already past b takes no step."""
-    model, samples = linear_samples(torch.tensor([0.5, 2.0, -1.0]))
-    builder = BoundaryBankBuilder(
-        refine=dict(step='newton', max_steps=steps, overshoot=0.1))
+def counting(model) -> tuple:
+    """A teacher callable that records the batch size of each call."""
     calls = []
 
     def teacher(images):
         calls.append(len(images))
         return model(images)
 
-    refined = builder.refine(teacher, samples, (-10., 10.))
+    return teacher, calls
+
+
+def banked(**kwargs) -> BankedBoundary:
+    """A BankedBoundary that selects every image both models get right."""
+    return BankedBoundary(
+        attack=dict(type='BoundaryAttack', max_ratio=1.0), **kwargs)
+
+
+def test_without_refine_the_loaded_samples_are_used_as_they_are():
+    batch = linear_batch(torch.tensor([0.5, 2.0]))
+    source = banked()
+    assert source.refine_attack is None
+    teacher, calls = counting(batch['model'])
+
+    samples = source(teacher, *batch['args'])
+
+    assert calls == []  # no teacher pass: the banked samples as loaded
+    assert samples.index.tolist() == [0, 1]
+    assert torch.equal(samples.inputs, batch['loaded'])
+    assert samples.source.tolist() == [0, 0]
+    assert samples.target.tolist() == [1, 1]
+    assert samples.reached.tolist() == [False, False]
+    assert samples.steps.tolist() == [0, 0]
+    assert torch.equal(samples.labels, batch['args'][2])
+    assert torch.equal(samples.teacher_logits, batch['banked_logits'])
+
+
+@pytest.mark.parametrize('steps', [1, 2])
+def test_refine_continues_from_the_loaded_samples(steps):
+    """One first-order step on a linear teacher crosses from wherever the
+    sample is; one already past b takes no step."""
+    batch = linear_batch(torch.tensor([0.5, 2.0, -1.0]))
+    loaded = banked()(counting(batch['model'])[0], *batch['args'])
+    source = banked(
+        refine=dict(step='newton', max_steps=steps, overshoot=0.1))
+    assert isinstance(source.refine_attack, BoundaryAttack)
+    teacher, calls = counting(batch['model'])
+
+    refined = source(teacher, *batch['args'])
 
     assert refined.steps.tolist() == [1, 1, 0]
     assert refined.reached.all()
-    assert torch.equal(refined.inputs[2], samples.inputs[2])
-    w = model[1].weight[0] - model[1].weight[1]
-    for row, g0 in ((0, 0.5), (1, 2.0)):
-        expected = (samples.inputs[row].flatten() -
+    start = batch['loaded']
+    assert torch.equal(refined.inputs[2], start[2])
+    w = batch['w']
+    with torch.no_grad():
+        z = batch['model'](start)
+    for row in (0, 1):
+        g0 = z[row, 0] - z[row, 1]  # 0.5 and 2.0, as loaded
+        expected = (start[row].flatten() -
                     1.1 * (g0 + 1e-4) * w / w.dot(w))
         torch.testing.assert_close(refined.inputs[row].flatten(), expected,
                                    rtol=1e-4, atol=1e-5)
     # Targets, rows and labels are the banked ones.
     for field in ('index', 'source', 'target', 'labels'):
-        assert torch.equal(getattr(refined, field), getattr(samples, field))
+        assert torch.equal(getattr(refined, field), getattr(loaded, field))
+    # The banked logits were the teacher's on images it has moved since.
+    assert loaded.teacher_logits is not None
+    assert refined.teacher_logits is None
     assert calls == [3, 2]  # one step on all, then the check
 
 
@@ -796,17 +874,17 @@ def test_refined_banked_step(steps, algorithm, banked_batch, selections,
     (augmented) banked samples, takes at most ``steps`` passes, and the
     teacher gets no gradient."""
     monkeypatch.setattr(
-        algorithm.bank_builder, 'refine_attack',
+        algorithm.boundary, 'refine_attack',
         TASK_UTILS.build(
             dict(type='BoundaryAttack', step='newton', max_steps=steps)))
     starts = []
-    real = algorithm.bank_builder.refine_attack.attack
+    real = algorithm.boundary.refine_attack.attack
 
     def spy(teacher, images, *args):
         starts.append(images.clone())
         return real(teacher, images, *args)
 
-    monkeypatch.setattr(algorithm.bank_builder.refine_attack, 'attack', spy)
+    monkeypatch.setattr(algorithm.boundary.refine_attack, 'attack', spy)
     optim_wrapper = OptimWrapper(torch.optim.SGD(algorithm.parameters(),
                                                  lr=0.1))
 
@@ -814,11 +892,74 @@ def test_refined_banked_step(steps, algorithm, banked_batch, selections,
         dict(inputs=banked_batch['inputs'],
              data_samples=banked_batch['data_samples']), optim_wrapper)
 
-    loaded = selections[-1]
-    assert loaded.num == 2 and torch.equal(starts[-1], loaded.inputs)
+    refined = selections[-1]
+    assert refined.num == 2 and len(starts) == 1
+    # The refining attack started from the loaded banked images of the
+    # selected rows, preprocessed as the batch.
+    samples = banked_batch['data_samples']
+    pixels = torch.stack([
+        torch.from_numpy(samples[i].boundary_img.transpose(2, 0, 1).copy())
+        for i in refined.index.tolist()
+    ])
+    loaded = algorithm.data_preprocessor(dict(inputs=pixels),
+                                         False)['inputs']
+    assert torch.equal(starts[-1], loaded)
+    assert refined.teacher_logits is None
     stats = algorithm.attack_stats
     assert stats['attacked'] == 2 and 0 <= stats['steps'] <= steps
     assert all(p.grad is None for p in algorithm.teacher.parameters())
+
+
+def test_a_batch_without_banked_samples_names_the_hook_and_pipeline(
+        algorithm, digits_bank_cfg):
+    """A BankedBoundary fed a batch of train_pipeline (no LoadBoundaryBank,
+    or none bound) stops with what to change."""
+    images = digits_images(STEP_BATCH)
+    unbound = TinyImages(images, [0] * STEP_BATCH,
+                       copy.deepcopy(digits_bank_cfg.amkd_train_pipeline))
+    data = algorithm.data_preprocessor(
+        pseudo_collate([unbound[i] for i in range(STEP_BATCH)]), True)
+    assert 'boundary_correct' not in data['data_samples'][0]
+    with pytest.raises(UserInputError) as info:
+        algorithm(data['inputs'], data['data_samples'], mode='loss')
+    message = str(info.value)
+    assert 'BoundaryBankHook' in message
+    assert 'amkd_train_pipeline' in message
+
+
+def fake_runner(algorithm, cfg: Config, pipeline: list, work_dir: Path):
+    """What build_boundary_bank reads of a runner."""
+    dataset = TinyImages(digits_images(4), [0] * 4, copy.deepcopy(pipeline))
+    return SimpleNamespace(
+        model=algorithm, cfg=cfg, work_dir=str(work_dir),
+        train_dataloader=SimpleNamespace(dataset=dataset))
+
+
+def test_a_bank_needs_a_train_pipeline_that_loads_it(
+        algorithm, digits_bank_cfg, tmp_path):
+    runner = fake_runner(algorithm, digits_bank_cfg,
+                         digits_bank_cfg.train_pipeline, tmp_path)
+    with pytest.raises(UserInputError) as info:
+        build_boundary_bank(runner)
+    message = str(info.value)
+    assert 'LoadBoundaryBank' in message
+    assert 'amkd_train_pipeline' in message
+    assert 'model.boundary.type=OnlineBoundary' in message
+    assert not (tmp_path / 'boundary_bank').exists()
+
+
+def test_an_online_boundary_builds_no_bank(algorithm, digits_bank_cfg,
+                                           tmp_path):
+    algorithm.boundary = TASK_UTILS.build(
+        dict(digits_bank_cfg.model.boundary, type='OnlineBoundary'))
+    for pipeline in (digits_bank_cfg.amkd_train_pipeline,
+                     digits_bank_cfg.train_pipeline):
+        runner = fake_runner(algorithm, digits_bank_cfg, pipeline, tmp_path)
+        assert build_boundary_bank(runner) is None
+        loaders = [t for t in runner.train_dataloader.dataset.pipeline
+                   .transforms if isinstance(t, LoadBoundaryBank)]
+        assert all(t.bank_path is None for t in loaders)
+    assert not (tmp_path / 'boundary_bank').exists()
 
 
 def test_banked_margin_stats(algorithm, banked_batch, selections):
@@ -858,67 +999,296 @@ def test_banked_margin_stats(algorithm, banked_batch, selections):
 AMKD_CONFIGS = sorted(
     osp.relpath(path, REPO)
     for path in glob.glob(str(REPO / 'configs/amkd/*.py')))
-ONLINE_CONFIGS = [c for c in AMKD_CONFIGS if c.endswith('_online.py')]
-BANK_CONFIGS = [
-    c for c in AMKD_CONFIGS
-    if Config.fromfile(str(REPO / c)).model.get('bank') is not None
-]
+FRAGMENTS = 'configs/experiments'
+DIGITS = 'configs/amkd/resnet20_resnet8_digits.py'
+DIGITS_LOWDATA = 'configs/amkd/resnet20_resnet8_digits_lowdata.py'
+FASHION = 'configs/amkd/resnet20_resnet8_fashion_mnist_lowdata.py'
+CIFAR100 = 'configs/amkd/resnet56_resnet20_cifar100.py'
+NO_LS = 'logits/no_ls.py'
+NO_TRIPLET = 'metric/no_triplet.py'
+ONLINE_BSS = 'sources/online_bss.py'
+CROP_FRAGMENT = f'{FRAGMENTS}/sources/bank_crop.py'
+METRIC_FRAGMENTS = {
+    '_clean': 'metric/also_clean.py',
+    '_feat': 'metric/features.py',
+    '_feat_logits': 'metric/features_and_logits.py',
+    '_neg_boundary': 'metric/boundary_negatives.py',
+    '_neg_centroids': 'metric/centroid_negatives.py',
+    '_no_triplet': NO_TRIPLET,
+    '_relmargin': 'metric/relative_margin.py',
+    '_relmargin_raw': 'metric/relative_margin_raw.py',
+}
+
+
+def name_of(config: str) -> str:
+    return osp.splitext(osp.basename(config))[0]
+
+
+_BSS = ['sources/bank_bss.py']
+_CROP = [*_BSS, 'sources/bank_crop.py']
 # The measured variants of the digits proxies and the Fashion-MNIST pair
-# (docs/results.md) besides their defaults, the digits' bases without LS
-# and those configs' _online.
-PROXIES = tuple(f'configs/amkd/resnet20_resnet8_digits{data}{ls}.py'
-                for data in ('', '_lowdata') for ls in ('', '_no_ls')) + (
-                    'configs/amkd/resnet20_resnet8_fashion_mnist_lowdata.py', )
+# (docs/results.md), once configs/amkd/<name>.py of their own: their pair
+# and the fragments merged onto it. All of them bank.
+BANK_VARIANTS = {
+    'resnet20_resnet8_digits_bank_top3': (DIGITS, ['sources/top3.py']),
+    'resnet20_resnet8_digits_no_ls': (DIGITS, [NO_LS]),
+    'resnet20_resnet8_digits_no_ls_bank_bss': (DIGITS, [NO_LS, *_BSS]),
+    'resnet20_resnet8_digits_no_ls_bank_bss_crop': (DIGITS, [NO_LS, *_CROP]),
+    'resnet20_resnet8_digits_no_ls_bank_bss_crop_refine1':
+    (DIGITS, [NO_LS, *_CROP, 'sources/refine1.py']),
+    'resnet20_resnet8_digits_no_ls_bank_bss_crop_refine2':
+    (DIGITS, [NO_LS, *_CROP, 'sources/refine1.py', 'sources/refine2.py']),
+    'resnet20_resnet8_digits_no_triplet': (DIGITS, [NO_TRIPLET]),
+    'resnet20_resnet8_digits_lowdata_no_ls': (DIGITS_LOWDATA, [NO_LS]),
+    'resnet20_resnet8_digits_lowdata_no_triplet': (DIGITS_LOWDATA,
+                                                   [NO_TRIPLET]),
+    **{
+        f'{name_of(pair)}_no_ls{suffix}': (pair, [NO_LS, fragment])
+        for pair in (DIGITS, DIGITS_LOWDATA)
+        for suffix, fragment in METRIC_FRAGMENTS.items()
+    },
+    'resnet20_resnet8_fashion_mnist_lowdata_no_ls': (FASHION, [NO_LS]),
+    'resnet20_resnet8_fashion_mnist_lowdata_no_ls_no_triplet':
+    (FASHION, [NO_LS, NO_TRIPLET]),
+    'resnet20_resnet8_fashion_mnist_lowdata_no_ls_ratio1':
+    (FASHION, [NO_LS, 'sources/ratio1.py']),
+    'resnet20_resnet8_fashion_mnist_lowdata_no_ls_top3':
+    (FASHION, [NO_LS, 'sources/top3.py']),
+    'resnet20_resnet8_fashion_mnist_lowdata_no_ls_w025':
+    (FASHION, [NO_LS, 'schedule/weight_025.py']),
+    'resnet20_resnet8_fashion_mnist_lowdata_no_triplet': (FASHION,
+                                                          [NO_TRIPLET]),
+    'resnet20_resnet8_fashion_mnist_lowdata_ratio1': (FASHION,
+                                                      ['sources/ratio1.py']),
+    'resnet56_resnet20_cifar100_no_ls': (CIFAR100, [NO_LS]),
+}
+# The online twins (once <name>_online.py): every pair and the bases
+# without LS with online_bss.py; and the first-order online attacks.
+ONLINE_VARIANTS = {
+    **{f'{name_of(pair)}_online': (pair, [ONLINE_BSS])
+       for pair in AMKD_CONFIGS},
+    **{f'{name}_online': (pair, [NO_LS, ONLINE_BSS])
+       for name, (pair, fragments) in BANK_VARIANTS.items()
+       if fragments == [NO_LS]},
+    'resnet20_resnet8_digits_no_ls_online_newton':
+    (DIGITS, [NO_LS, 'sources/online_newton.py']),
+    'resnet20_resnet8_fashion_mnist_lowdata_online_newton':
+    (FASHION, ['sources/online_newton.py']),
+}
+BANK_CONFIGS = [name_of(c) for c in AMKD_CONFIGS] + list(BANK_VARIANTS)
 
 
-def is_variant(config: str) -> bool:
-    return (config.startswith(('configs/amkd/resnet20_resnet8_digits',
-                               'configs/amkd/resnet20_resnet8_fashion'))
-            and config not in PROXIES and config not in ONLINE_CONFIGS)
+def load_config(name: str) -> Config:
+    """A pair of configs/amkd, or a variant: its pair with its fragments."""
+    if name in BANK_VARIANTS or name in ONLINE_VARIANTS:
+        pair, fragments = {**BANK_VARIANTS, **ONLINE_VARIANTS}[name]
+        return merge_fragments(
+            str(REPO / pair), [str(REPO / FRAGMENTS / f) for f in fragments])
+    return Config.fromfile(str(REPO / 'configs/amkd' / f'{name}.py'))
 
 
-def test_every_amkd_config_has_an_online_variant():
-    plain = [c for c in AMKD_CONFIGS if c not in ONLINE_CONFIGS
-             and not is_variant(c)]
-    assert len(plain) >= 18  # the 13 CIFAR-100 pairs, mixing, other data
-    assert sorted(c.replace('.py', '_online.py') for c in plain) == sorted(
-        ONLINE_CONFIGS)
-    assert set(plain) <= set(BANK_CONFIGS)  # the bank is the default
-
-
-@pytest.mark.parametrize('config', ONLINE_CONFIGS)
-def test_online_config_is_its_pair_without_the_bank(config):
-    cfg = Config.fromfile(str(REPO / config))
-    assert cfg.model.bank is None
-    dataset = cfg.train_dataloader.dataset
-    assert dataset.get('dataset', dataset).pipeline == cfg.train_pipeline
-    banked = Config.fromfile(
-        str(REPO / config.replace('_online.py', '.py'))).to_dict()
-    online = cfg.to_dict()
-    for model_cfg in (banked['model'], online['model']):
-        del model_cfg['bank']
-    for loaders in (online, banked):  # a wrapper's pipeline is inside
-        dataset = loaders['train_dataloader']['dataset']
-        dataset.get('dataset', dataset).pop('pipeline')
-    assert online == banked
-
-
-@pytest.mark.parametrize('config', BANK_CONFIGS)
-def test_bank_config(config):
-    cfg = Config.fromfile(str(REPO / config))
+def train_pipeline_of(cfg: Config) -> list:
     dataset = cfg.train_dataloader.dataset
     # A wrapper (StratifiedSubset) holds the pipeline in its dataset.
-    pipeline = dataset.get('dataset', dataset).pipeline
+    return dataset.get('dataset', dataset).pipeline
+
+
+def without_boundary(cfg: Config) -> dict:
+    config = cfg.to_dict()
+    del config['model']['boundary']
+    return config
+
+
+def test_every_amkd_pair_is_banked():
+    assert len(AMKD_CONFIGS) >= 18  # the 13 CIFAR-100 pairs, mixing, ...
+    # No online twins: the online form of a pair is a switch of it.
+    assert not [c for c in AMKD_CONFIGS if '_online' in c]
+    for config in AMKD_CONFIGS:
+        boundary = Config.fromfile(str(REPO / config)).model.boundary
+        assert boundary.type == 'BankedBoundary', config  # the default
+    # Every variant is a pair's, with fragments that exist.
+    for pair, fragments in {**BANK_VARIANTS, **ONLINE_VARIANTS}.values():
+        assert pair in AMKD_CONFIGS
+        for fragment in fragments:
+            assert (REPO / FRAGMENTS / fragment).is_file(), fragment
+
+
+@pytest.mark.parametrize('config', AMKD_CONFIGS)
+def test_online_switch_is_the_pair_without_the_bank(config):
+    """``model.boundary.type=OnlineBoundary`` makes the pair's attack
+    online, with nothing else changed: the same pipeline serves both."""
+    banked_cfg = Config.fromfile(str(REPO / config))
+    online_cfg = Config.fromfile(str(REPO / config))
+    online_cfg.merge_from_dict({'model.boundary.type': 'OnlineBoundary'})
+    banked = TASK_UTILS.build(copy.deepcopy(banked_cfg.model.boundary))
+    online = TASK_UTILS.build(copy.deepcopy(online_cfg.model.boundary))
+    assert isinstance(banked, BankedBoundary)
+    assert isinstance(online, OnlineBoundary)
+    assert online.attack.settings() == banked.attack.settings()
+    assert online.attack.max_ratio == banked.attack.max_ratio
+    pipeline = train_pipeline_of(online_cfg)
+    assert pipeline == train_pipeline_of(banked_cfg)
+    assert pipeline == online_cfg.amkd_train_pipeline
+    assert without_boundary(online_cfg) == without_boundary(banked_cfg)
+    boundaries = [cfg.model.boundary.to_dict()
+                  for cfg in (online_cfg, banked_cfg)]
+    assert [b.pop('type') for b in boundaries] == ['OnlineBoundary',
+                                                    'BankedBoundary']
+    assert boundaries[0] == boundaries[1]
+
+
+@pytest.mark.parametrize('name', list(ONLINE_VARIANTS))
+def test_online_variant_is_its_pair_without_the_bank(name):
+    cfg = load_config(name)
+    pair, fragments = ONLINE_VARIANTS[name]
+    online = TASK_UTILS.build(copy.deepcopy(cfg.model.boundary))
+    assert isinstance(online, OnlineBoundary)
+    # The same train pipeline as the banked pair, LoadBoundaryBank
+    # unbound in it.
+    assert train_pipeline_of(cfg) == cfg.amkd_train_pipeline
+    if name.endswith('_online_newton'):
+        assert online.attack.step == 'newton'
+        assert online.attack.max_steps == 3
+        return
+    # BSS's attack, as the old *_online.py attacked with.
+    bss = BoundaryAttack(max_steps=10, step_size=0.3, max_ratio=0.25)
+    assert online.attack.settings() == bss.settings()
+    assert online.attack.max_ratio == bss.max_ratio
+    # Everything but the boundary source is the banked variant's.
+    banked = merge_fragments(
+        str(REPO / pair),
+        [str(REPO / FRAGMENTS / f) for f in fragments if f != ONLINE_BSS])
+    assert without_boundary(cfg) == without_boundary(banked)
+
+
+@pytest.mark.parametrize('name', BANK_CONFIGS)
+def test_bank_config(name):
+    cfg = load_config(name)
+    pipeline = train_pipeline_of(cfg)
     types = [t['type'].split('.')[-1] for t in pipeline]
     assert 'LoadBoundaryBank' in types
-    cropped = '_crop' in config
-    assert pipeline == (cfg.bank_crop_train_pipeline
-                        if cropped else cfg.bank_train_pipeline)
+    cropped = '_crop' in name
+    crop = Config.fromfile(str(REPO / CROP_FRAGMENT))
+    assert pipeline == (train_pipeline_of(crop)
+                        if cropped else cfg.amkd_train_pipeline)
     assert {'boundary_img', 'boundary_correct'} <= set(
         pipeline[-1]['algorithm_keys'])
-    builder = TASK_UTILS.build(cfg.model.bank)
-    assert isinstance(builder, BoundaryBankBuilder)
-    assert builder.top_k == (3 if config.endswith('_top3.py') else None)
-    assert (builder.refine_attack is None) == ('_refine' not in config)
-    assert builder.attack.step == ('bss' if '_bank_bss' in config else
-                                   'newton')
+    source = TASK_UTILS.build(copy.deepcopy(cfg.model.boundary))
+    assert isinstance(source, BankedBoundary)
+    assert isinstance(source.builder, BoundaryBankBuilder)
+    # The attack's max_ratio selects in the step, the rest builds.
+    assert source.builder.attack is source.attack
+    assert source.builder.top_k == (3 if name.endswith('_top3') else None)
+    assert (source.refine_attack is None) == ('_refine' not in name)
+    if '_refine' in name:
+        assert source.refine_attack.max_steps == int(name[-1])
+    assert source.attack.step == ('bss' if '_bank_bss' in name else
+                                  'newton')
+    assert source.attack.max_ratio == (1.0 if '_ratio1' in name else 0.25)
+
+
+# --- one pair, trained banked and online -----------------------------------
+
+_runs = itertools.count()
+
+
+@pytest.fixture
+def restore_runner_globals():
+    """Give back the current logger, message hub and visualizer (a Runner
+    makes its own the current ones for the whole process)."""
+    managers = (MessageHub, MMLogger, Visualizer)
+    saved = {cls: copy.copy(cls._instance_dict) for cls in managers}
+    yield
+    for cls, instances in saved.items():
+        cls._instance_dict = instances
+
+
+@pytest.fixture
+def boundary_calls(monkeypatch, autograd_grad_calls) -> list:
+    """(source, whether the batch carried banked fields, samples, input
+    gradients taken) of every boundary source call."""
+    calls = []
+    for cls in (BankedBoundary, OnlineBoundary):
+
+        def spy(self, teacher, images, data_samples, *args,
+                real=cls.__call__):
+            grads = len(autograd_grad_calls)
+            samples = real(self, teacher, images, data_samples, *args)
+            calls.append((type(self).__name__,
+                          'boundary_correct' in data_samples[0], samples,
+                          len(autograd_grad_calls) - grads))
+            return samples
+
+        monkeypatch.setattr(cls, '__call__', spy)
+    return calls
+
+
+def train_digits_pair(work_dir: Path, teacher_ckpt: Path,
+                      options: dict) -> Runner:
+    """Two iterations of the digits pair on 16 images."""
+    cfg = Config.fromfile(str(REPO / DIGITS_BANK))
+    cfg.merge_from_dict({
+        'model.teacher_ckpt': str(teacher_ckpt),
+        # The student starts as the teacher, so both get most images right
+        # and the selection has candidates.
+        'model.architecture.cfg_path': 'configs/_base_/models/resnet20.py',
+        'model.architecture.init_cfg': dict(
+            type='Pretrained', checkpoint=str(teacher_ckpt)),
+        'train_dataloader.dataset.indices': 16,
+        'train_dataloader.batch_size': 8,
+        'train_cfg.max_epochs': 1,
+        'train_cfg.val_interval': 100,
+        'work_dir': str(work_dir),
+        'log_level': 'WARNING',
+        'experiment_name': f'bank_pair_{next(_runs)}',
+        **options
+    })
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    return runner
+
+
+def bank_loader(runner: Runner) -> LoadBoundaryBank:
+    [loader] = [t for t in runner.train_dataloader.dataset.pipeline.transforms
+                if isinstance(t, LoadBoundaryBank)]
+    return loader
+
+
+@pytest.mark.usefixtures('restore_runner_globals')
+def test_the_pair_trains_banked_and_online(tmp_path, trained_digits_teacher,
+                                           boundary_calls):
+    """The pair config trains on banked samples (BoundaryBankHook builds
+    the bank and binds it) and, with only ``model.boundary.type``
+    switched, on online ones, with the same train pipeline."""
+    banked = train_digits_pair(tmp_path / 'banked', trained_digits_teacher,
+                               {})
+    assert isinstance(banked.model.boundary, BankedBoundary)
+    [bank] = os.listdir(tmp_path / 'banked' / 'boundary_bank')
+    path = str(tmp_path / 'banked' / 'boundary_bank' / bank)
+    assert BoundaryBankFile.open(path).num == 16
+    assert bank_loader(banked).bank_path == path
+    assert [(name, fields) for name, fields, _, _ in boundary_calls] == [
+        ('BankedBoundary', True)] * 2
+    samples = [s for _, _, s, _ in boundary_calls]
+    assert sum(s.num for s in samples) > 0
+    assert all((s.steps == 0).all() for s in samples)  # as banked
+    # No attack in the steps (building the bank attacked, before them).
+    assert [grads for *_, grads in boundary_calls] == [0, 0]
+
+    boundary_calls.clear()
+    online = train_digits_pair(tmp_path / 'online', trained_digits_teacher,
+                               {'model.boundary.type': 'OnlineBoundary'})
+    assert isinstance(online.model.boundary, OnlineBoundary)
+    assert (online.model.boundary.attack.settings() ==
+            banked.model.boundary.attack.settings())
+    assert (online.cfg.train_dataloader.dataset.pipeline ==
+            banked.cfg.train_dataloader.dataset.pipeline)
+    assert not (tmp_path / 'online' / 'boundary_bank').exists()
+    assert bank_loader(online).bank_path is None  # images pass through
+    assert [(name, fields) for name, fields, _, _ in boundary_calls] == [
+        ('OnlineBoundary', False)] * 2
+    samples = [s for _, _, s, _ in boundary_calls]
+    assert sum(s.num for s in samples) > 0
+    assert all((s.steps >= 1).all() for s in samples)  # attacked now
+    assert sum(grads for *_, grads in boundary_calls) > 0

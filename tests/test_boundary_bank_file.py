@@ -1,5 +1,12 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Boundary bank files, LoadBoundaryBank and the bank_train_pipelines."""
+"""Boundary bank files, LoadBoundaryBank and the amkd_train_pipelines.
+
+One train pipeline serves both boundary sources: the dataset configs'
+``amkd_train_pipeline`` loads the banked samples once a bank is bound and
+passes the images through without one. The cropping variant of the banked
+sample is the config fragment ``configs/experiments/sources/bank_crop.py``
+(digits only).
+"""
 import multiprocessing
 import os
 import pickle
@@ -9,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
@@ -16,14 +24,22 @@ from mmengine.runner import Runner
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from amkd_plugin.datasets import BoundaryBankFile, LoadBoundaryBank
+from amkd_plugin.bank import BoundaryBankFile, LoadBoundaryBank
 from amkd_plugin.utils import UserValueError
+from amkd_plugin.utils.fragments import merge_fragments
 
-CONFIG_DIR = Path(__file__).parents[1] / 'configs' / '_base_' / 'datasets'
+REPO = Path(__file__).parents[1]
+CONFIG_DIR = REPO / 'configs' / '_base_' / 'datasets'
 SCOPES = ('mmpretrain', 'mmrazor')
 SHAPE = (32, 32, 3)
 CLASSES = 7  # the teacher's class count C
-PIPELINES = ('bank_train_pipeline', 'bank_crop_train_pipeline')
+AMKD = 'amkd_train_pipeline'
+# The banked image with the clean image's random crop: a config fragment
+# for the digits pairs (the dataset configs have no such pipeline).
+CROP = 'bank_crop'
+CROP_FRAGMENT = REPO / 'configs/experiments/sources/bank_crop.py'
+DIGITS_PAIR = REPO / 'configs/amkd/resnet20_resnet8_digits.py'
+PIPELINES = (AMKD, CROP)
 BANK_KEYS = [
     'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached'
 ]
@@ -244,8 +260,8 @@ def test_load_boundary_bank_transform(tmp_path):
 
     transform = TRANSFORMS.build(dict(type='LoadBoundaryBank'))
     assert isinstance(transform, LoadBoundaryBank)
-    with pytest.raises(RuntimeError, match='tools/build_boundary_bank.py'):
-        transform(dict(results))
+    # No bank bound (an OnlineBoundary run): the results pass through.
+    assert transform(dict(results)) == results
     transform.bind(path)
     out = transform(dict(results))
     assert out['boundary_img'].shape == SHAPE
@@ -262,13 +278,52 @@ def test_load_boundary_bank_transform(tmp_path):
     other = build_bank(tmp_path / 'other', bank_images + 5).path
     transform.bind(other)
     assert transform(dict(results))['boundary_img'].max() == 6
+    # bind(None) unbinds: through again.
+    transform.bind(None)
+    assert transform(dict(results)) == results
 
 
-# --- bank_train_pipeline -----------------------------------------------
+def test_unbound_load_boundary_bank_passes_results_through():
+    img = np.arange(np.prod(SHAPE), dtype=np.uint8).reshape(SHAPE)
+    results = dict(img=img, sample_idx=3, gt_label=1)
+    for transform in (LoadBoundaryBank(),
+                      TRANSFORMS.build(dict(type='LoadBoundaryBank'))):
+        out = transform(results)
+        assert out is results  # the very dict, nothing added or removed
+        assert sorted(out) == ['gt_label', 'img', 'sample_idx']
+        assert out['img'] is img and out['sample_idx'] == 3
+        np.testing.assert_array_equal(
+            img, np.arange(np.prod(SHAPE), dtype=np.uint8).reshape(SHAPE))
+    # Even for an image no bank could hold: nothing is opened or checked.
+    odd = dict(img=np.zeros((28, 28), np.uint8), sample_idx=10**6)
+    assert LoadBoundaryBank()(odd) is odd
+    assert sorted(odd) == ['img', 'sample_idx']
+
+
+# --- amkd_train_pipeline and the cropping fragment ------------------------
 
 
 def load_cfg(name: str) -> Config:
     return Config.fromfile(str(CONFIG_DIR / f'{name}.py'))
+
+
+def crop_pipeline() -> list:
+    """The digits pair's train pipeline with the bank_crop fragment."""
+    cfg = merge_fragments(str(DIGITS_PAIR), [str(CROP_FRAGMENT)])
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    # The fragment's pipeline replaces the pair's, as a whole.
+    fragment = Config.fromfile(str(CROP_FRAGMENT))
+    assert pipeline == fragment.train_dataloader.dataset.pipeline
+    return pipeline
+
+
+def pipeline_cfg(name: str, key: str) -> list:
+    """Pipeline ``key`` of dataset config ``name``; ``CROP`` is the
+    fragment's (digits only)."""
+    if key == CROP:
+        assert name == 'digits', 'bank_crop.py is for the digits pairs'
+        return crop_pipeline()
+    return load_cfg(name)[key]
 
 
 def bind_pipeline(transforms, bank_path: str) -> None:
@@ -281,9 +336,9 @@ def bind_pipeline(transforms, bank_path: str) -> None:
 def build_bank_pipeline(name: str,
                         scope: str,
                         bank_path: str,
-                        key: str = 'bank_crop_train_pipeline') -> Compose:
+                        key: str = CROP) -> Compose:
     with DefaultScope.overwrite_default_scope(scope):
-        pipeline = Compose(load_cfg(name)[key])
+        pipeline = Compose(pipeline_cfg(name, key))
     bind_pipeline(pipeline.transforms, bank_path)
     return pipeline
 
@@ -308,41 +363,78 @@ def run(pipeline: Compose,
     return clean, np.asarray(sample.boundary_img), sample
 
 
-@pytest.mark.parametrize('key', PIPELINES)
+@pytest.mark.parametrize('key', [AMKD, 'train_pipeline'])
 def test_cifar10_config_inherits_bank_pipeline(key):
     assert load_cfg('cifar10')[key] == load_cfg('cifar100')[key]
 
 
-@pytest.mark.parametrize('scope', SCOPES)
-@pytest.mark.parametrize('name', ['cifar100', 'digits', 'tiny_imagenet'])
-def test_bank_crop_pipeline_builds(name, scope):
+@pytest.mark.parametrize('name', ['cifar100', 'digits', 'fashion_mnist',
+                                  'tiny_imagenet'])
+def test_dataset_configs_have_no_crop_pipeline(name):
+    """The cropping pipeline is a fragment now, not a dataset config's."""
     cfg = load_cfg(name)
+    assert 'bank_crop_train_pipeline' not in cfg
+    assert 'bank_train_pipeline' not in cfg
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+def test_bank_crop_pipeline_builds(scope):
+    cfg = load_cfg('digits')
+    crop = crop_pipeline()
     with DefaultScope.overwrite_default_scope(scope):
-        pipeline = Compose(cfg.bank_crop_train_pipeline)
+        pipeline = Compose(crop)
     names = [type(t).__name__ for t in pipeline.transforms]
     assert 'LoadBoundaryBank' in names
     assert names[-2:] == ['TransformBroadcaster', 'PackInputs']
     # The broadcaster wraps exactly the random transforms of train_pipeline.
-    wrapped = [dict(t) for t in cfg.bank_crop_train_pipeline[-2].transforms]
+    wrapped = [dict(t) for t in crop[-2].transforms]
     loaders = [t for t in cfg.train_pipeline if 'Load' in t['type']]
     assert [dict(t) for t in cfg.train_pipeline] == (
         loaders + wrapped + [dict(type='mmpretrain.PackInputs')])
 
 
 @pytest.mark.parametrize('scope', SCOPES)
-@pytest.mark.parametrize('name', ['cifar100', 'digits', 'tiny_imagenet'])
+@pytest.mark.parametrize('name', ['cifar100', 'digits', 'fashion_mnist',
+                                  'tiny_imagenet'])
 def test_bank_pipeline_is_train_pipeline_plus_bank(name, scope):
     cfg = load_cfg(name)
     with DefaultScope.overwrite_default_scope(scope):
-        Compose(cfg.bank_train_pipeline)
-    steps = [dict(t) for t in cfg.bank_train_pipeline]
+        Compose(cfg.amkd_train_pipeline)
+    steps = [dict(t) for t in cfg.amkd_train_pipeline]
     assert steps.count(dict(type='mmpretrain.LoadBoundaryBank')) == 1
     steps.remove(dict(type='mmpretrain.LoadBoundaryBank'))
     assert steps[-1].pop('algorithm_keys') == AS_BANKED_KEYS
     assert steps == [dict(t) for t in cfg.train_pipeline]
-    if 'bank_crop_train_pipeline' in cfg:
-        packed = dict(cfg.bank_crop_train_pipeline[-1])
+    if name == 'digits':
+        packed = dict(crop_pipeline()[-1])
         assert packed['algorithm_keys'] == BANK_KEYS
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+@pytest.mark.parametrize('name', ['cifar100', 'digits'])
+def test_unbound_amkd_pipeline_is_train_pipeline(name, scope):
+    """Without a bank bound (an OnlineBoundary run) amkd_train_pipeline
+    gives what train_pipeline gives: the same augmented image, no boundary
+    field."""
+    rng = np.random.default_rng(2)
+    clean = rng.integers(1, 256, (3, ) + SHAPE, np.uint8)
+    with DefaultScope.overwrite_default_scope(scope):
+        amkd = Compose(load_cfg(name).amkd_train_pipeline)
+        plain = Compose(load_cfg(name).train_pipeline)
+    for seed in range(6):
+        idx = seed % 3
+        np.random.seed(seed)
+        out = amkd(dict(img=clean[idx].copy(), sample_idx=idx, gt_label=1))
+        np.random.seed(seed)
+        expected = plain(dict(img=clean[idx].copy(), sample_idx=idx,
+                              gt_label=1))
+        assert torch.equal(out['inputs'], expected['inputs'])
+        sample = out['data_samples']
+        for key in AS_BANKED_KEYS:
+            assert key not in sample, key
+        assert sorted(sample.keys()) == sorted(
+            expected['data_samples'].keys())
+        assert sample.gt_label.tolist() == [1]
 
 
 @pytest.mark.parametrize('scope', SCOPES)
@@ -352,7 +444,7 @@ def test_bank_pipeline_keeps_banked_image_as_is(name, scope, tmp_path):
     clean = rng.integers(1, 256, (3, ) + SHAPE, np.uint8)
     banked = rng.integers(0, 256, (3, ) + SHAPE, np.uint8)
     path = build_bank(tmp_path / 'bank', banked[:, None]).path
-    pipeline = build_bank_pipeline(name, scope, path, 'bank_train_pipeline')
+    pipeline = build_bank_pipeline(name, scope, path, AMKD)
     with DefaultScope.overwrite_default_scope(scope):
         plain = Compose(load_cfg(name).train_pipeline)
     cropped = 0
@@ -370,7 +462,7 @@ def test_bank_pipeline_keeps_banked_image_as_is(name, scope, tmp_path):
 
 
 @pytest.mark.parametrize('scope', SCOPES)
-@pytest.mark.parametrize('name', ['cifar100', 'digits'])
+@pytest.mark.parametrize('name', ['digits'])
 def test_bank_crop_pipeline_same_image_same_output(name, scope, tmp_path):
     rng = np.random.default_rng(1)
     clean = rng.integers(0, 256, (3, ) + SHAPE, np.uint8)
@@ -393,8 +485,7 @@ def test_bank_crop_pipeline_same_image_same_output(name, scope, tmp_path):
 
 
 @pytest.mark.parametrize('scope', SCOPES)
-@pytest.mark.parametrize('name, flips', [('cifar100', True),
-                                         ('digits', False)])
+@pytest.mark.parametrize('name, flips', [('digits', False)])
 def test_bank_crop_pipeline_shares_crop_and_flip(name, flips, scope, tmp_path):
     clean = gradient_image()
     path = build_bank(tmp_path / 'bank', (clean + OFFSET)[None, None]).path
@@ -424,7 +515,7 @@ def bank_dataset(name: str, scope: str, tmp_path: Path, key: str,
     K=2 images of each index are ``clean // 2 + 100`` and ``+ 101``."""
     cfg = load_cfg(name)
     dataset_cfg = cfg.train_dataloader.dataset
-    dataset_cfg.update(pipeline=cfg[key], **dataset_kwargs)
+    dataset_cfg.update(pipeline=pipeline_cfg(name, key), **dataset_kwargs)
     with DefaultScope.overwrite_default_scope(scope):
         dataset = DATASETS.build(dataset_cfg)
     clean = np.stack(
@@ -447,7 +538,7 @@ def check_packed(inputs, sample, clean: np.ndarray, key: str) -> None:
     assert isinstance(sample.boundary_correct, bool)
     assert isinstance(sample.boundary_reached, bool)
     extra = sample.boundary_target // 10
-    if key == 'bank_train_pipeline':  # the banked image, as it is
+    if key == AMKD:  # the banked image, as it is
         np.testing.assert_array_equal(bank_out, clean // 2 + 100 + extra)
         return
     padding = bank_out == 0
@@ -456,7 +547,7 @@ def check_packed(inputs, sample, clean: np.ndarray, key: str) -> None:
                                   clean_out[~padding] // 2 + 100 + extra)
 
 
-@pytest.mark.parametrize('key', PIPELINES)
+@pytest.mark.parametrize('key', [AMKD])
 @pytest.mark.parametrize('scope', SCOPES)
 def test_cifar_dataset_packs_boundary_fields(scope, key, make_cifar,
                                              tmp_path):
@@ -482,11 +573,12 @@ def test_digits_dataset_packs_boundary_fields(key, tmp_path):
                  dataset.get_data_info(idx)['img'], key)
 
 
-def test_dataloader_workers_open_the_bank(make_cifar, tmp_path):
-    root = make_cifar('cifar100', num_per_class=1)
-    key = 'bank_crop_train_pipeline'
-    dataset, _ = bank_dataset(
-        'cifar100', 'mmrazor', tmp_path, key, data_root=str(root))
+@pytest.mark.parametrize('name, key', [('cifar100', AMKD),
+                                       ('digits', CROP)])
+def test_dataloader_workers_open_the_bank(name, key, make_cifar, tmp_path):
+    kwargs = ({} if name == 'digits' else dict(
+        data_root=str(make_cifar('cifar100', num_per_class=1))))
+    dataset, _ = bank_dataset(name, 'mmrazor', tmp_path, key, **kwargs)
     loader = dict(
         dataset=dataset,
         batch_size=8,

@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from .errors import UserInputError
+from .fragments import merge_fragments
 
 
 def tool_main(main: Callable[[], None]) -> Callable[[], None]:
@@ -43,9 +44,15 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
 def add_run_arguments(parser: argparse.ArgumentParser,
                       cfg_options_help: str) -> None:
     """``--work-dir``, ``--cfg-options``, ``--launcher`` and
-    ``--local-rank``, as every OpenMMLab tool takes them."""
+    ``--local-rank``, as every OpenMMLab tool takes them, and
+    ``--fragments``."""
     parser.add_argument('--work-dir', help='the dir of logs, checkpoints '
                         'and the boundary bank')
+    parser.add_argument(
+        '--fragments', nargs='+', default=[], metavar='FRAGMENT',
+        help='config fragments merged onto the config in order, before '
+        '--cfg-options, e.g. configs/experiments/logits/no_ls.py (the '
+        'default work dir then names them)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help=cfg_options_help)
     parser.add_argument(
@@ -66,12 +73,15 @@ def parse_run_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 def run_config(args: argparse.Namespace,
                apply: Optional[Callable[[Config], None]] = None) -> Config:
-    """The config of ``args.config`` with the command line merged in:
-    launcher and work dir, then the tool's own flags (``apply``), then
-    ``--cfg-options``, which have the last word."""
-    cfg = Config.fromfile(args.config)
+    """The config of ``args.config`` with the command line merged in: its
+    ``--fragments``, launcher and work dir, then the tool's own flags
+    (``apply``), then ``--cfg-options``, which have the last word."""
+    cfg = merge_fragments(args.config, args.fragments)
     cfg.launcher = args.launcher
-    set_work_dir(cfg, args.config, args.work_dir)
+    name = '+'.join(
+        osp.splitext(osp.basename(path))[0]
+        for path in (args.config, *args.fragments))
+    set_work_dir(cfg, name, args.work_dir)
     if apply is not None:
         apply(cfg)
     if args.cfg_options is not None:
@@ -97,13 +107,12 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
 
 
-def set_work_dir(cfg: Config, config: str, work_dir: Optional[str]) -> None:
-    """``--work-dir``, else the config's, else ``work_dirs/<config name>``."""
+def set_work_dir(cfg: Config, name: str, work_dir: Optional[str]) -> None:
+    """``--work-dir``, else the config's, else ``work_dirs/<name>``."""
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(config))[0])
+        cfg.work_dir = osp.join('./work_dirs', name)
 
 
 def format_metrics(metrics: Dict[str, float]) -> str:
