@@ -10,6 +10,10 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, engine, models, utils  # noqa: E402,F401
+# models before engine: the algorithm imports amkd_plugin.apis.checkpoint,
+# which imports models.backbones; entered from a hook first, apis would
+# import the algorithm before checkpoint's names exist.
+from . import datasets, models  # noqa: E402,F401
+from . import engine, utils  # noqa: E402,F401
 
 __version__ = '0.1.0'

@@ -40,7 +40,7 @@ from amkd_plugin.utils import UserValueError
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.models.algorithms import AMKDDistill
 from amkd_plugin.models.algorithms import amkd as amkd_module
-from amkd_plugin.models.algorithms.model_loading import resolve_model_config
+from amkd_plugin.apis import resolve_model_config
 from amkd_plugin.models.task_modules import boundary_bank_builder
 from amkd_plugin.models.task_modules.boundary_bank_builder import (
     BoundaryBankBuilder, from_pixels, to_pixels)

@@ -27,10 +27,8 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import amkd_plugin  # noqa: F401  (registers the backbones)
-from amkd_plugin.models.algorithms.model_loading import (
-    load_teacher_checkpoint, read_checkpoint)
-from amkd_plugin.models.algorithms.released_checkpoint import (
-    describe, is_released_checkpoint)
+from amkd_plugin.apis import (describe, is_released_checkpoint,
+                              load_teacher_checkpoint, read_checkpoint)
 from amkd_plugin.utils import UserInputError, tool_main
 
 

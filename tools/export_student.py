@@ -50,9 +50,8 @@ from mmengine.registry import DefaultScope
 # Registers the models and lets torch.load(weights_only=True) read
 # runner checkpoints.
 import amkd_plugin
-from amkd_plugin.models.algorithms.model_loading import (read_checkpoint,
-                                                         resolve_model_config,
-                                                         state_dict_of)
+from amkd_plugin.apis import (read_checkpoint, resolve_model_config,
+                              state_dict_of)
 from amkd_plugin.utils import UserInputError, tool_main
 
 STUDENT_PREFIX = 'architecture.'

@@ -62,11 +62,10 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import amkd_plugin  # noqa: F401  (registers the plugin, mends mmrazor)
+from amkd_plugin.apis import load_teacher_checkpoint, resolve_model_config
 from amkd_plugin.datasets import BoundaryBankFile
 from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
     build_boundary_bank
-from amkd_plugin.models.algorithms.model_loading import (
-    load_teacher_checkpoint, resolve_model_config)
 from amkd_plugin.models.task_modules.boundary_bank_builder import from_pixels
 from amkd_plugin.utils import tool_main, use_amp
 from benchmark_step import SteadyStateAttack, sync
