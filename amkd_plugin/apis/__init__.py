@@ -1,17 +1,19 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""What the tools call: reading and checking checkpoints."""
+"""What the tools call: checkpoints and exports."""
 from .checkpoint import (check_class_counts, check_model_checkpoint,
                          check_state_dict, load_model_checkpoint,
                          load_teacher_checkpoint, read_checkpoint,
                          resolve_model_config, resume_checkpoint,
                          state_dict_of)
+from .export import Exported, convert_teacher, export_student
 from .released import (describe, guess_architecture, is_released_checkpoint,
                        released_state_dict, to_classifier_names)
 
 __all__ = [
-    'check_class_counts', 'check_model_checkpoint', 'check_state_dict',
-    'describe', 'guess_architecture', 'is_released_checkpoint',
-    'load_model_checkpoint', 'load_teacher_checkpoint', 'read_checkpoint',
-    'released_state_dict', 'resolve_model_config', 'resume_checkpoint',
-    'state_dict_of', 'to_classifier_names'
+    'Exported', 'check_class_counts', 'check_model_checkpoint',
+    'check_state_dict', 'convert_teacher', 'describe', 'export_student',
+    'guess_architecture', 'is_released_checkpoint', 'load_model_checkpoint',
+    'load_teacher_checkpoint', 'read_checkpoint', 'released_state_dict',
+    'resolve_model_config', 'resume_checkpoint', 'state_dict_of',
+    'to_classifier_names'
 ]
