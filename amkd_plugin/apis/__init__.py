@@ -1,10 +1,11 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""What the tools call: checkpoints and exports."""
+"""What the tools call: checkpoints, exports and experiments."""
 from .checkpoint import (check_class_counts, check_model_checkpoint,
                          check_state_dict, load_model_checkpoint,
                          load_teacher_checkpoint, read_checkpoint,
                          resolve_model_config, resume_checkpoint,
                          state_dict_of)
+from .experiments import train_and_test
 from .export import Exported, convert_teacher, export_student
 from .released import (describe, guess_architecture, is_released_checkpoint,
                        released_state_dict, to_classifier_names)
@@ -15,5 +16,5 @@ __all__ = [
     'guess_architecture', 'is_released_checkpoint', 'load_model_checkpoint',
     'load_teacher_checkpoint', 'read_checkpoint', 'released_state_dict',
     'resolve_model_config', 'resume_checkpoint', 'state_dict_of',
-    'to_classifier_names'
+    'to_classifier_names', 'train_and_test'
 ]

@@ -49,8 +49,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from demo import train_and_test  # noqa: E402  (tools/demo.py)
+from amkd_plugin.apis import train_and_test
 
 # method -> (label, config path with {pair}). "no LS": KD on the raw logits
 # (configs/_base_/distill/raw_logits.py) instead of the default's
