@@ -29,9 +29,10 @@ PREPROCESSOR_PREFIX = 'data_preprocessor.'
 # Keys of a distillation config that student.py must not carry: the model
 # and custom hooks of the distillation, the training recipe (see the
 # docstring of tools/export_student.py), keys set anew below, and per-run
-# keys the tools set. Besides these, every key with the word `train` goes (train_dataloader, train_cfg,
-# train_pipeline, bank_train_pipeline, ...), so a training-only variable
-# added to a config later stays out without touching this list.
+# keys the tools set. Besides these, every key with the word `train` goes
+# (train_dataloader, train_cfg, train_pipeline, bank_train_pipeline, ...),
+# so a training-only variable added to a config later stays out without
+# touching this list.
 DROPPED_KEYS = ('model', 'custom_hooks', 'data_preprocessor', 'optim_wrapper',
                 'param_scheduler', 'auto_scale_lr', 'default_scope',
                 'custom_imports', 'load_from', 'resume', 'work_dir',
