@@ -62,13 +62,13 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import amkd_plugin  # noqa: F401  (registers the plugin, mends mmrazor)
-from amkd_plugin.apis import load_teacher_checkpoint, resolve_model_config
+from amkd_plugin.apis import (SteadyStateAttack, load_teacher_checkpoint,
+                              resolve_model_config, sync_device)
 from amkd_plugin.datasets import BoundaryBankFile
 from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
     build_boundary_bank
 from amkd_plugin.models.task_modules.boundary_bank_builder import from_pixels
 from amkd_plugin.utils import tool_main, use_amp
-from benchmark_step import SteadyStateAttack, sync
 
 # pair -> configs of KD, online AMKD (BSS's step) and AMKD (the bank).
 PAIRS = dict(
@@ -231,10 +231,10 @@ def run_round(schedule: List, device: str, shift: int) -> Dict[str, Dict]:
         k = (i + shift) % len(schedule)  # rotate who steps first
         for name, variant, weight in schedule[k:] + schedule[:k]:
             variant.algorithm.boundary_weight = weight
-            sync(device)
+            sync_device(device)
             start = time.perf_counter()
             variant.algorithm.train_step(next(batches[name]), variant.optim)
-            sync(device)
+            sync_device(device)
             stats = getattr(variant.algorithm, 'attack_stats',
                             dict(attacked=0., steps=0.))
             out[name]['times'].append(time.perf_counter() - start)
@@ -247,14 +247,14 @@ def build_bank(variants: List[SimpleNamespace], root: str,
                device: str) -> Dict[str, float]:
     """Build a bank as the hook does, in a fresh work dir, and bind it."""
     work_dir = tempfile.mkdtemp(dir=root)
-    sync(device)
+    sync_device(device)
     start = time.perf_counter()
     for variant in variants:  # the first builds, the others reuse and bind
         path = build_boundary_bank(SimpleNamespace(
             model=variant.algorithm, cfg=variant.cfg, work_dir=work_dir,
             train_dataloader=variant.loader))
         if variant is variants[0]:
-            sync(device)
+            sync_device(device)
             elapsed = time.perf_counter() - start
     bank = BoundaryBankFile.open(path)
     correct = bank['correct']

@@ -39,8 +39,7 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 
-import amkd_plugin  # noqa: F401  (registers the plugin, mends mmrazor)
-from amkd_plugin.models.task_modules import BoundaryAttack
+from amkd_plugin.apis import SteadyStateAttack, sync_device
 
 FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
 DIGITS = 'configs/amkd/resnet20_resnet8_digits_online.py'
@@ -63,22 +62,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--variant', choices=list(VARIANTS), help=argparse.SUPPRESS)
     return parser.parse_args()
-
-
-class SteadyStateAttack(BoundaryAttack):
-    """``BoundaryAttack`` whose selection skips the correctness filter.
-
-    A banked step's ``eligible`` (the teacher got the clean image right when
-    the bank was built) still applies: ``tools/analysis/benchmark_bank.py``.
-    """
-
-    def select(self, labels, teacher_logits, student_logits, eligible=None):
-        gap = self.disagreement(labels, teacher_logits, student_logits)
-        num = self.max_samples(len(labels))
-        if eligible is None:
-            return gap.topk(num).indices
-        num = min(int(eligible.sum()), num)
-        return gap.masked_fill(~eligible, -1).topk(num).indices
 
 
 def build(args: argparse.Namespace):
@@ -153,11 +136,6 @@ def train_step(algorithm, optim, data, attacks, variant: str) -> None:
     optim.update_params(loss)
 
 
-def sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def time_variants(args: argparse.Namespace) -> Dict:
     """Median step time and mean attack statistics of every variant."""
     algorithm, optim, data, attacks = build(args)
@@ -165,10 +143,10 @@ def time_variants(args: argparse.Namespace) -> Dict:
     stats = {name: [] for name in VARIANTS}
     for it in range(args.warmup + args.iters):
         for name in VARIANTS:
-            sync(args.device)
+            sync_device(args.device)
             start = time.perf_counter()
             train_step(algorithm, optim, data, attacks, name)
-            sync(args.device)
+            sync_device(args.device)
             if it >= args.warmup:
                 times[name].append(time.perf_counter() - start)
                 stats[name].append(algorithm.attack_stats)
