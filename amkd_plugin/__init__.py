@@ -10,8 +10,12 @@ from . import compat
 
 compat.apply()
 
-# models before bank: its BankedBoundary imports the bank, whose builder
-# imports the attack from models.
-from . import datasets, models, bank, engine, utils  # noqa: E402,F401,I001
+# models, then bank, then engine: BankedBoundary (models) imports the bank,
+# whose builder imports the attack from models, and the algorithm imports
+# amkd_plugin.apis.checkpoint, which imports models.backbones; entered from
+# a hook or the bank first, these would import a module before its names
+# exist.
+from . import datasets, models  # noqa: E402,F401
+from . import bank, engine, utils  # noqa: E402,F401
 
 __version__ = '0.1.0'

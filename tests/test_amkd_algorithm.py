@@ -30,7 +30,7 @@ from mmpretrain.structures import DataSample
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.models.algorithms import AMKDDistill
-from amkd_plugin.models.algorithms.model_loading import resolve_model_config
+from amkd_plugin.apis import resolve_model_config
 from amkd_plugin.models.boundary import BankedBoundary, OnlineBoundary
 from amkd_plugin.utils import UserInputError, UserValueError
 from amkd_plugin.utils.fragments import merge_fragments

@@ -48,7 +48,7 @@ from amkd_plugin.bank import (BoundaryBankBuilder, BoundaryBankFile,
                               LoadBoundaryBank, build_boundary_bank)
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.models.algorithms import AMKDDistill
-from amkd_plugin.models.algorithms.model_loading import resolve_model_config
+from amkd_plugin.apis import resolve_model_config
 from amkd_plugin.models.boundary import BankedBoundary, OnlineBoundary
 from amkd_plugin.models.task_modules import BoundaryAttack
 from amkd_plugin.utils import UserInputError, UserValueError

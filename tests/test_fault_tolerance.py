@@ -30,8 +30,7 @@ from amkd_plugin.bank import BoundaryBankFile
 from amkd_plugin.engine import AtomicLocalBackend
 from amkd_plugin.engine.hooks import (NonFiniteLossError, NonFiniteLossHook,
                                       non_finite_loss_hook)
-from amkd_plugin.models.algorithms import model_loading
-from amkd_plugin.models.algorithms.model_loading import resume_checkpoint
+from amkd_plugin.apis import resume_checkpoint
 from amkd_plugin.utils import UserInputError
 
 NAN, INF = float('nan'), float('inf')
@@ -212,7 +211,7 @@ def work_dir(tmp_path) -> Path:
 @pytest.fixture
 def warnings(monkeypatch) -> list:
     lines = []
-    monkeypatch.setattr(model_loading, 'print_log',
+    monkeypatch.setattr('amkd_plugin.apis.checkpoint.print_log',
                         lambda msg, *a, **k: lines.append((msg, k)))
     return lines
 

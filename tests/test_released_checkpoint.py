@@ -20,10 +20,8 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import amkd_plugin  # noqa: F401  (registers the backbones)
-from amkd_plugin.models.algorithms.model_loading import \
-    load_teacher_checkpoint
-from amkd_plugin.models.algorithms.released_checkpoint import (
-    guess_architecture, is_released_checkpoint)
+from amkd_plugin.apis import (guess_architecture, is_released_checkpoint,
+                              load_teacher_checkpoint)
 from amkd_plugin.models.backbones.benchmark_names import CLASSIFIER_PREFIXES
 from amkd_plugin.utils import UserInputError
 
@@ -94,7 +92,7 @@ def test_released_teacher_gives_the_same_logits(name, num_batches_tracked,
                           num_batches_tracked=num_batches_tracked)
     logged = []
     monkeypatch.setattr(
-        'amkd_plugin.models.algorithms.model_loading.print_log',
+        'amkd_plugin.apis.checkpoint.print_log',
         lambda message, *args: logged.append(message))
     teacher = build(name)
     torch.nn.init.zeros_(teacher.head.fc.weight)  # differs before loading

@@ -17,21 +17,9 @@ Example:
         work_dirs/resnet56_cifar100/released.pth
 """
 import argparse
-import hashlib
-import os
-import os.path as osp
 
-import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmpretrain.registry import MODELS
-
-import amkd_plugin  # noqa: F401  (registers the backbones)
-from amkd_plugin.models.algorithms.model_loading import (
-    load_teacher_checkpoint, read_checkpoint)
-from amkd_plugin.models.algorithms.released_checkpoint import (
-    describe, is_released_checkpoint)
-from amkd_plugin.utils import UserInputError, tool_main
+from amkd_plugin.apis import convert_teacher
+from amkd_plugin.utils import tool_main
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,42 +31,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def convert(src: str, dst: str, config: str) -> None:
-    """Load ``src`` into the classifier of ``config`` and save it."""
-    if not osp.isfile(config):
-        raise UserInputError(f'Config {config} does not exist.')
-    if osp.abspath(src) == osp.abspath(dst):
-        raise UserInputError('DST must differ from SRC: the source stays '
-                             'as it is.')
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(Config.fromfile(config).model)
-    load_teacher_checkpoint(model, src, config)
-    raw = read_checkpoint(src, f'python tools/train.py {config}')
-    meta = dict(
-        source_checkpoint=src,
-        source_checkpoint_sha256=sha256(src),
-        source_format=describe(raw) if is_released_checkpoint(raw) else
-        'MMPretrain',
-        config=config,
-        converted_by='tools/convert_teacher.py')
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save(dict(meta=meta, state_dict=model.state_dict()), dst)
-    print(f'Wrote {dst}; evaluate it with `python tools/test.py {config} '
-          f'{dst}`.')
-
-
 @tool_main
 def main() -> None:
     args = parse_args()
-    convert(args.src, args.dst, args.config)
+    convert_teacher(args.src, args.dst, args.config)
+    print(f'Wrote {args.dst}; evaluate it with `python tools/test.py '
+          f'{args.config} {args.dst}`.')
 
 
 if __name__ == '__main__':

@@ -16,70 +16,15 @@ Example:
     python tools/demo.py --work-dir work_dirs/demo
 """
 import argparse
-import json
 import os.path as osp
-import subprocess
-import sys
-import time
-from typing import List, Sequence
+
+from amkd_plugin.apis import train_and_test
 
 TEACHER = 'configs/teachers/resnet20_digits.py'
 STUDENTS = {
     'KD student (ResNet8)': 'configs/kd/resnet20_resnet8_digits.py',
     'AMKD student (ResNet8)': 'configs/amkd/resnet20_resnet8_digits.py',
 }
-
-
-def run(command: List[str]) -> None:
-    print('+', ' '.join(command), flush=True)
-    subprocess.run([sys.executable, *command], check=True)
-
-
-def train_and_test(config: str,
-                   work_dir: str,
-                   epochs: int,
-                   extra: List[str],
-                   reuse: bool = False,
-                   fidelity: bool = False,
-                   test_args: Sequence[str] = ()) -> dict:
-    """Train ``config`` into ``work_dir``, test its last checkpoint.
-
-    With ``reuse``, a finished training (its last checkpoint) and finished
-    test metrics in ``work_dir`` are taken as they are, so an interrupted
-    sweep picks up where it stopped. ``fidelity`` adds boundary fidelity to
-    the test (``tools/test.py --fidelity``), ``test_args`` more arguments
-    of ``tools/test.py``. The training's wall time, process start and bank
-    build included, goes to ``train_time.json``.
-
-    Returns:
-        dict: The test metrics, ``command`` (the training command) and
-        ``train_seconds`` (None for a training this code did not time).
-    """
-    options = [f'train_cfg.max_epochs={epochs}', *extra]
-    checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
-    metrics = osp.join(work_dir, 'test_metrics.json')
-    timing = osp.join(work_dir, 'train_time.json')
-    if not (reuse and osp.isfile(checkpoint)):
-        start = time.perf_counter()
-        run(['tools/train.py', config, '--work-dir', work_dir,
-             '--cfg-options', *options])
-        with open(timing, 'w') as f:
-            json.dump(dict(seconds=time.perf_counter() - start), f)
-    if not (reuse and osp.isfile(metrics)):
-        run(['tools/test.py', config, checkpoint, '--work-dir', work_dir,
-             '--out', metrics, *(['--fidelity'] if fidelity else []),
-             *test_args,
-             *(['--cfg-options', *extra] if extra else [])])
-    with open(metrics) as f:
-        result = json.load(f)
-    result['train_seconds'] = None
-    if osp.isfile(timing):
-        with open(timing) as f:
-            result['train_seconds'] = json.load(f)['seconds']
-    result['command'] = ' '.join(['python tools/train.py', config,
-                                  '--work-dir', work_dir, '--cfg-options',
-                                  *options])
-    return result
 
 
 def main() -> None:

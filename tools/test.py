@@ -10,7 +10,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from amkd_plugin.models.algorithms.model_loading import load_model_checkpoint
+from amkd_plugin.apis import load_model_checkpoint
 from amkd_plugin.utils import (add_run_arguments, build_runner,
                                format_metrics, parse_run_args, run_config,
                                tool_main, unwrap)

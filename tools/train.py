@@ -9,8 +9,7 @@ import os
 
 from mmengine.config import Config
 
-from amkd_plugin.models.algorithms.model_loading import (
-    check_model_checkpoint, resume_checkpoint)
+from amkd_plugin.apis import check_model_checkpoint, resume_checkpoint
 from amkd_plugin.utils import (add_run_arguments, build_runner,
                                parse_run_args, run_config, tool_main, unwrap,
                                use_amp)

@@ -1,5 +1,6 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Writing files so that a kill never leaves half of one."""
+"""Files: written so that a kill never leaves half of one, and hashed."""
+import hashlib
 import os
 import os.path as osp
 from pathlib import Path
@@ -25,3 +26,19 @@ def write_atomically(path: Union[str, Path], data: bytes) -> None:
         if osp.exists(partial):
             os.remove(partial)
         raise
+
+
+def sha256(path: Union[str, Path]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks.
+
+    Args:
+        path (str | Path): The file.
+
+    Returns:
+        str: Its digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()

@@ -4,11 +4,12 @@
 In one process, for ResNet56 -> ResNet20 on CIFAR-100 (``--pair cifar100``)
 or the digits demo's ResNet20 -> ResNet8 (``--pair digits``): stock MMRazor
 KD (``SingleTeacherDistill`` + ``ConfigurableDistiller`` + ``KLDivergence``
-at tau 4 on the same networks, the baseline of every ratio), the KD of
-``configs/kd/`` (AMKD at boundary weight 0), online AMKD with BSS's step
-(``_online.py``) and with
-the first-order step (the attack of the digits
-``_no_ls_online_newton.py``), and banked AMKD (the default config) with the
+at tau 4 on the same networks, the baseline of every ratio), KD as AMKD
+at boundary weight 0 (the pair with ``configs/experiments/logits/no_ls.py``
+and ``sources/online_bss.py``), online AMKD with BSS's step (the pair with
+``sources/online_bss.py``) and with the first-order step (the attack of
+the digits pair with ``sources/online_newton.py``), and banked AMKD (the
+pair config) with the
 same teacher, batch size and recipe (optimiser, train pipeline,
 dataloader). The bank is built as the training hook builds it
 (``build_boundary_bank``, over the un-augmented training set); then each
@@ -52,7 +53,7 @@ import sys
 import tempfile
 import time
 from types import SimpleNamespace
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -62,25 +63,24 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import amkd_plugin  # noqa: F401  (registers the plugin, mends mmrazor)
-from amkd_plugin.datasets import BoundaryBankFile
-from amkd_plugin.engine.hooks.adversarial_boundary_hook import \
-    build_boundary_bank
-from amkd_plugin.models.algorithms.model_loading import (
-    load_teacher_checkpoint, resolve_model_config)
-from amkd_plugin.models.task_modules.boundary_bank_builder import from_pixels
+from amkd_plugin.apis import (SteadyStateAttack, load_teacher_checkpoint,
+                              resolve_model_config, sync_device)
+from amkd_plugin.bank import BoundaryBankFile, build_boundary_bank
 from amkd_plugin.utils import tool_main, use_amp
-from benchmark_step import SteadyStateAttack, sync
+from amkd_plugin.utils.fragments import merge_fragments
+from amkd_plugin.utils.pixels import from_pixels
 
-# pair -> configs of KD, online AMKD (BSS's step) and AMKD (the bank).
 PAIRS = dict(
-    cifar100=('configs/kd/resnet56_resnet20_cifar100.py',
-              'configs/amkd/resnet56_resnet20_cifar100_online.py',
-              'configs/amkd/resnet56_resnet20_cifar100.py'),
-    digits=('configs/kd/resnet20_resnet8_digits.py',
-            'configs/amkd/resnet20_resnet8_digits_online.py',
-            'configs/amkd/resnet20_resnet8_digits.py'))
-FIRST_ORDER = ('configs/amkd/'
-               'resnet20_resnet8_digits_no_ls_online_newton.py')
+    cifar100='configs/amkd/resnet56_resnet20_cifar100.py',
+    digits='configs/amkd/resnet20_resnet8_digits.py')
+NO_LS = 'configs/experiments/logits/no_ls.py'
+ONLINE_BSS = 'configs/experiments/sources/online_bss.py'
+# variant -> fragments merged onto the pair: KD (AMKD at weight 0, as
+# configs/kd/resnet20_resnet8_digits.py), online AMKD with BSS's step and
+# AMKD (the bank).
+VARIANTS = dict(kd=[NO_LS, ONLINE_BSS], online=[ONLINE_BSS], banked=[])
+FIRST_ORDER = ('configs/amkd/resnet20_resnet8_digits.py',
+               [NO_LS, 'configs/experiments/sources/online_newton.py'])
 TRAIN_SIZES = dict(cifar100=50000, digits=1347)
 STOCK, KD = 'KD, stock MMRazor', 'KD (AMKD at weight 0)'
 # Stock MMRazor KD (SingleTeacherDistill + KLDivergence); its distiller.
@@ -160,16 +160,17 @@ def random_teacher(cfg: Config, root: str) -> str:
     return ckpt
 
 
-def build_variant(path: str,
+def build_variant(spec: Tuple[str, List[str]],
                   args: argparse.Namespace,
                   root: str,
                   ckpt: str,
                   attack: Optional[dict] = None,
                   stock_kd: bool = False) -> SimpleNamespace:
-    """Algorithm, optimiser, train dataloader and config of one config,
-    with ``attack`` instead of its own if given, or as stock MMRazor KD
+    """Algorithm, optimiser, train dataloader and config of one config
+    (a pair and its fragments), with ``attack`` online instead of its own
+    boundary source if given, or as stock MMRazor KD
     (:func:`stock_kd_model`)."""
-    cfg = Config.fromfile(path)
+    cfg = merge_fragments(*spec)
     loader = cfg.train_dataloader
     loader.batch_size = args.batch_size
     loader.num_workers = args.num_workers
@@ -181,7 +182,7 @@ def build_variant(path: str,
             split.dataset.data_root = root
     cfg.model.teacher_ckpt = ckpt
     if attack is not None:
-        cfg.model.attack = attack
+        cfg.model.boundary = dict(type='OnlineBoundary', attack=attack)
     cfg.model.data_preprocessor = cfg.data_preprocessor
     if stock_kd:
         cfg.model = stock_kd_model(cfg.model)
@@ -193,8 +194,11 @@ def build_variant(path: str,
             use_amp(cfg)
         optim = build_optim_wrapper(algorithm, cfg.optim_wrapper)
     if not stock_kd:
-        attack = {k: v for k, v in cfg.model.attack.items() if k != 'type'}
-        algorithm.attack = SteadyStateAttack(**attack)
+        # The selection in the step; a bank is built by its builder's own
+        # attack.
+        attack = {k: v for k, v in cfg.model.boundary.attack.items()
+                  if k != 'type'}
+        algorithm.boundary.attack = SteadyStateAttack(**attack)
     algorithm.train()
     return SimpleNamespace(algorithm=algorithm, optim=optim, cfg=cfg,
                            loader=Runner.build_dataloader(loader, seed=0))
@@ -232,10 +236,10 @@ def run_round(schedule: List, device: str, shift: int) -> Dict[str, Dict]:
         k = (i + shift) % len(schedule)  # rotate who steps first
         for name, variant, weight in schedule[k:] + schedule[:k]:
             variant.algorithm.boundary_weight = weight
-            sync(device)
+            sync_device(device)
             start = time.perf_counter()
             variant.algorithm.train_step(next(batches[name]), variant.optim)
-            sync(device)
+            sync_device(device)
             stats = getattr(variant.algorithm, 'attack_stats',
                             dict(attacked=0., steps=0.))
             out[name]['times'].append(time.perf_counter() - start)
@@ -248,14 +252,14 @@ def build_bank(variants: List[SimpleNamespace], root: str,
                device: str) -> Dict[str, float]:
     """Build a bank as the hook does, in a fresh work dir, and bind it."""
     work_dir = tempfile.mkdtemp(dir=root)
-    sync(device)
+    sync_device(device)
     start = time.perf_counter()
     for variant in variants:  # the first builds, the others reuse and bind
         path = build_boundary_bank(SimpleNamespace(
             model=variant.algorithm, cfg=variant.cfg, work_dir=work_dir,
             train_dataloader=variant.loader))
         if variant is variants[0]:
-            sync(device)
+            sync_device(device)
             elapsed = time.perf_counter() - start
     bank = BoundaryBankFile.open(path)
     correct = bank['correct']
@@ -344,9 +348,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_start = load()
-    kd_cfg, online_cfg, banked_cfg = PAIRS[args.pair]
+    kd_cfg, online_cfg, banked_cfg = (
+        (PAIRS[args.pair], VARIANTS[name])
+        for name in ('kd', 'online', 'banked'))
     with tempfile.TemporaryDirectory() as root:
-        cfg = Config.fromfile(online_cfg)
+        cfg = merge_fragments(*online_cfg)
         if args.pair == 'digits':
             ckpt = args.teacher_ckpt or random_teacher(cfg, root)
         else:
@@ -355,8 +361,9 @@ def main() -> None:
             build_variant(path, args, root, ckpt)
             for path in (kd_cfg, online_cfg, banked_cfg, banked_cfg))
         stock = build_variant(kd_cfg, args, root, ckpt, stock_kd=True)
-        first_order = build_variant(online_cfg, args, root, ckpt,
-                                    Config.fromfile(FIRST_ORDER).model.attack)
+        first_order = build_variant(
+            online_cfg, args, root, ckpt,
+            merge_fragments(*FIRST_ORDER).model.boundary.attack)
         schedule = [(STOCK, stock, 0.), (KD, kd, 0.),
                     ('AMKD online, BSS step, w=1', online, 1.),
                     ('AMKD online, first-order step, w=1', first_order, 1.),

@@ -1,11 +1,12 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Time a KD step against online AMKD steps while the attack runs.
 
-All steps are the same ``AMKDDistill`` built from one ``_online`` config:
-KD is the step with ``boundary_weight = 0`` (no attack, as in
-``configs/kd/``), AMKD the step with weight 1, attacking with BSS's step
-(the config's) or the first-order step (the attack of the digits
-``_no_ls_online_newton.py``). They run interleaved in one process on the
+All steps are the same ``AMKDDistill``, built from a pair config with
+``configs/experiments/sources/online_bss.py``: KD is the step with
+``boundary_weight = 0`` (no attack, as in ``configs/kd/``), AMKD the step
+with weight 1, attacking with BSS's step (the config's) or the
+first-order step (the attack of the digits pair with
+``sources/online_newton.py``). They run interleaved in one process on the
 same batch, so machine noise hits all alike; the script prints median step
 times, their ratios, the attack statistics and, per variant, the peak
 memory (CUDA: ``max_memory_allocated``; CPU, Linux: how far the steps
@@ -39,13 +40,14 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 
-import amkd_plugin  # noqa: F401  (registers the plugin, mends mmrazor)
-from amkd_plugin.models.task_modules import BoundaryAttack
+from amkd_plugin.apis import SteadyStateAttack, sync_device
+from amkd_plugin.utils.fragments import merge_fragments
 
-FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100_online.py'
-DIGITS = 'configs/amkd/resnet20_resnet8_digits_online.py'
-FIRST_ORDER = ('configs/amkd/'
-               'resnet20_resnet8_digits_no_ls_online_newton.py')
+FLAGSHIP = 'configs/amkd/resnet56_resnet20_cifar100.py'
+DIGITS = 'configs/amkd/resnet20_resnet8_digits.py'
+ONLINE_BSS = 'configs/experiments/sources/online_bss.py'
+FIRST_ORDER = (DIGITS, ['configs/experiments/logits/no_ls.py',
+                        'configs/experiments/sources/online_newton.py'])
 # variant -> (boundary weight, attack: the config's or the first-order one)
 VARIANTS = dict(kd=(0., 'config'), amkd_bss=(1., 'config'),
                 amkd_first_order=(1., 'first_order'))
@@ -65,27 +67,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-class SteadyStateAttack(BoundaryAttack):
-    """``BoundaryAttack`` whose selection skips the correctness filter.
-
-    A banked step's ``eligible`` (the teacher got the clean image right when
-    the bank was built) still applies: ``tools/analysis/benchmark_bank.py``.
-    """
-
-    def select(self, labels, teacher_logits, student_logits, eligible=None):
-        gap = self.disagreement(labels, teacher_logits, student_logits)
-        num = self.max_samples(len(labels))
-        if eligible is None:
-            return gap.topk(num).indices
-        num = min(int(eligible.sum()), num)
-        return gap.masked_fill(~eligible, -1).topk(num).indices
-
-
 def build(args: argparse.Namespace):
     """The algorithm, its optimiser, one preprocessed batch and the two
     attacks (``'config'``, ``'first_order'``)."""
     torch.manual_seed(0)  # the same random weights and images every run
-    cfg = Config.fromfile(DIGITS if args.teacher_ckpt else FLAGSHIP)
+    cfg = merge_fragments(DIGITS if args.teacher_ckpt else FLAGSHIP,
+                          [ONLINE_BSS])
     if args.teacher_ckpt:  # the flagship's architectures on digits
         cfg.merge_from_dict({
             'model.architecture.cfg_path': 'configs/_base_/models/resnet20.py',
@@ -107,9 +94,9 @@ def build(args: argparse.Namespace):
     attacks = {
         name: SteadyStateAttack(
             **{k: v for k, v in attack.items() if k != 'type'})
-        for name, attack in (('config', model_cfg.attack),
-                             ('first_order',
-                              Config.fromfile(FIRST_ORDER).model.attack))
+        for name, attack in (('config', model_cfg.boundary.attack),
+                             ('first_order', merge_fragments(
+                                 *FIRST_ORDER).model.boundary.attack))
     }
     algorithm.train()
     optim = OptimWrapper(
@@ -147,15 +134,10 @@ def build(args: argparse.Namespace):
 def train_step(algorithm, optim, data, attacks, variant: str) -> None:
     weight, attack = VARIANTS[variant]
     algorithm.boundary_weight = weight
-    algorithm.attack = attacks[attack]
+    algorithm.boundary.attack = attacks[attack]
     losses = algorithm.loss(data['inputs'], data['data_samples'])
     loss, _ = algorithm.parse_losses(losses)
     optim.update_params(loss)
-
-
-def sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
 
 
 def time_variants(args: argparse.Namespace) -> Dict:
@@ -165,10 +147,10 @@ def time_variants(args: argparse.Namespace) -> Dict:
     stats = {name: [] for name in VARIANTS}
     for it in range(args.warmup + args.iters):
         for name in VARIANTS:
-            sync(args.device)
+            sync_device(args.device)
             start = time.perf_counter()
             train_step(algorithm, optim, data, attacks, name)
-            sync(args.device)
+            sync_device(args.device)
             if it >= args.warmup:
                 times[name].append(time.perf_counter() - start)
                 stats[name].append(algorithm.attack_stats)

@@ -49,7 +49,7 @@ from mmengine.runner import Runner  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 import amkd_plugin  # noqa: E402,F401  (registers the models and datasets)
-from amkd_plugin.models.algorithms.model_loading import (  # noqa: E402
+from amkd_plugin.apis import (  # noqa: E402
     check_class_counts, load_model_checkpoint, load_teacher_checkpoint,
     resolve_model_config)
 from amkd_plugin.models.task_modules import BoundaryFidelity  # noqa: E402

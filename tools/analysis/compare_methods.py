@@ -1,8 +1,10 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Train KD, BSS and AMKD students over several seeds; tabulate the results.
 
-For one teacher-student pair (configs
-``configs/{students,kd,dkd,bss,amkd}/<pair>*.py``), trains every (method,
+For one teacher-student pair (``configs/amkd/<pair>.py`` and the
+baselines ``configs/{students,kd,dkd,bss}/<pair>*.py``; a method of a
+study is the pair with fragments of ``configs/experiments`` merged onto
+it, see ``METHODS``), trains every (method,
 seed) into ``<work-dir>/<method>_s<seed>`` unless its last checkpoint is
 there, tests it with ``tools/test.py --fidelity`` (a student alone without)
 unless its metrics are there, and prints one Markdown table: mean and
@@ -47,76 +49,90 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
-from mmengine.config import Config
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from demo import train_and_test  # noqa: E402  (tools/demo.py)
+from amkd_plugin.apis import train_and_test
+from amkd_plugin.utils.fragments import merge_fragments
 
-# method -> (label, config path with {pair}). "no LS": KD on the raw logits
-# (configs/_base_/distill/raw_logits.py) instead of the default's
-# standardized ones.
+PAIR = 'configs/amkd/{pair}.py'
+NO_LS = 'logits/no_ls'
+
+
+def _amkd(label: str, *fragments: str) -> tuple:
+    """An AMKD method: the pair with ``configs/experiments`` fragments."""
+    return (label, PAIR,
+            [f'configs/experiments/{name}.py' for name in fragments])
+
+
+# method -> (label, config path with {pair}, fragments merged onto it).
+# "no LS": KD on the raw logits (experiments/logits/no_ls.py) instead of
+# the default's standardized ones.
 METHODS = {
-    'student': ('Student alone', 'configs/students/{pair}.py'),
-    'kd': ('KD', 'configs/kd/{pair}.py'),
-    'kd_ls': ('KD + LS', 'configs/kd/{pair}_ls.py'),
+    'student': ('Student alone', 'configs/students/{pair}.py', []),
+    'kd': ('KD', 'configs/kd/{pair}.py', []),
+    'kd_ls': ('KD + LS', 'configs/kd/{pair}_ls.py', []),
     'bss': ('BSS (online, BSS step, no triplet term)',
-            'configs/bss/{pair}.py'),
-    'amkd': ('AMKD (default): bank, first-order step, samples as banked, LS',
-             'configs/amkd/{pair}.py'),
-    'dkd': ('DKD', 'configs/dkd/{pair}.py'),
-    'amkd_no_triplet': ('AMKD without the triplet term',
-                        'configs/amkd/{pair}_no_triplet.py'),
-    'amkd_online_newton': ('AMKD, online attack, first-order step',
-                           'configs/amkd/{pair}_online_newton.py'),
-    'amkd_ratio1': ('AMKD, a boundary sample for every image both get right',
-                    'configs/amkd/{pair}_ratio1.py'),
-    'amkd_bank_top3': ('AMKD, bank of top-3 targets',
-                       'configs/amkd/{pair}_bank_top3.py'),
+            'configs/bss/{pair}.py', []),
+    'amkd': _amkd('AMKD (default): bank, first-order step, samples as '
+                  'banked, LS'),
+    'dkd': ('DKD', 'configs/dkd/{pair}.py', []),
+    'amkd_no_triplet': _amkd('AMKD without the triplet term',
+                             'metric/no_triplet'),
+    'amkd_online_newton': _amkd('AMKD, online attack, first-order step',
+                                'sources/online_newton'),
+    'amkd_ratio1': _amkd('AMKD, a boundary sample for every image both get '
+                         'right', 'sources/ratio1'),
+    'amkd_bank_top3': _amkd('AMKD, bank of top-3 targets', 'sources/top3'),
     # Without logit standardization: the ways of making boundary samples
     # (issue 9) and the forms of the metric term (issue 12).
-    'amkd_no_ls': ('AMKD, no LS: bank, first-order step, samples as banked',
-                   'configs/amkd/{pair}_no_ls.py'),
-    'amkd_no_ls_online': ('AMKD, no LS, online attack, BSS step',
-                          'configs/amkd/{pair}_no_ls_online.py'),
-    'amkd_no_ls_online_newton': (
-        'AMKD, no LS, online attack, first-order step',
-        'configs/amkd/{pair}_no_ls_online_newton.py'),
-    'amkd_no_ls_bank_bss': ('AMKD, no LS, bank, BSS step, samples as banked',
-                            'configs/amkd/{pair}_no_ls_bank_bss.py'),
-    'amkd_no_ls_bank_bss_crop': (
-        'AMKD, no LS, bank, BSS step, cropped with the batch',
-        'configs/amkd/{pair}_no_ls_bank_bss_crop.py'),
-    'amkd_no_ls_bank_bss_crop_refine1': (
+    'amkd_no_ls': _amkd('AMKD, no LS: bank, first-order step, samples as '
+                        'banked', NO_LS),
+    'amkd_no_ls_online': _amkd('AMKD, no LS, online attack, BSS step', NO_LS,
+                               'sources/online_bss'),
+    'amkd_no_ls_online_newton': _amkd(
+        'AMKD, no LS, online attack, first-order step', NO_LS,
+        'sources/online_newton'),
+    'amkd_no_ls_bank_bss': _amkd(
+        'AMKD, no LS, bank, BSS step, samples as banked', NO_LS,
+        'sources/bank_bss'),
+    'amkd_no_ls_bank_bss_crop': _amkd(
+        'AMKD, no LS, bank, BSS step, cropped with the batch', NO_LS,
+        'sources/bank_bss', 'sources/bank_crop'),
+    'amkd_no_ls_bank_bss_crop_refine1': _amkd(
         'AMKD, no LS, bank, BSS step, cropped, then 1 first-order step',
-        'configs/amkd/{pair}_no_ls_bank_bss_crop_refine1.py'),
-    'amkd_no_ls_bank_bss_crop_refine2': (
+        NO_LS, 'sources/bank_bss', 'sources/bank_crop', 'sources/refine1'),
+    'amkd_no_ls_bank_bss_crop_refine2': _amkd(
         'AMKD, no LS, bank, BSS step, cropped, then <= 2 first-order steps',
-        'configs/amkd/{pair}_no_ls_bank_bss_crop_refine2.py'),
-    'amkd_no_ls_feat': ('AMKD, no LS, triplet on pooled features',
-                        'configs/amkd/{pair}_no_ls_feat.py'),
-    'amkd_no_ls_feat_logits': ('AMKD, no LS, triplet on features and logits',
-                               'configs/amkd/{pair}_no_ls_feat_logits.py'),
-    'amkd_no_ls_neg_boundary': (
-        'AMKD, no LS, negatives: boundary samples of other pairs',
-        'configs/amkd/{pair}_no_ls_neg_boundary.py'),
-    'amkd_no_ls_neg_centroids': ('AMKD, no LS, negatives: class centroids',
-                                 'configs/amkd/{pair}_no_ls_neg_centroids.py'),
-    'amkd_no_ls_relmargin': ('AMKD, no LS, relative margin, L2-normalised',
-                             'configs/amkd/{pair}_no_ls_relmargin.py'),
-    'amkd_no_ls_relmargin_raw': ('AMKD, no LS, relative margin, raw logits',
-                                 'configs/amkd/{pair}_no_ls_relmargin_raw.py'),
-    'amkd_no_ls_clean': ('AMKD, no LS, triplet also on clean images',
-                         'configs/amkd/{pair}_no_ls_clean.py'),
-    'amkd_no_ls_no_triplet': ('AMKD, no LS, without the triplet term',
-                              'configs/amkd/{pair}_no_ls_no_triplet.py'),
-    'amkd_no_ls_ratio1': ('AMKD, no LS, a boundary sample for every image '
-                          'both get right',
-                          'configs/amkd/{pair}_no_ls_ratio1.py'),
-    'amkd_no_ls_w025': ('AMKD, no LS, boundary losses at weight 0.25',
-                        'configs/amkd/{pair}_no_ls_w025.py'),
-    'amkd_no_ls_top3': ('AMKD, no LS, bank of the 3 runner-up classes, '
-                        'one drawn per image and epoch',
-                        'configs/amkd/{pair}_no_ls_top3.py'),
+        NO_LS, 'sources/bank_bss', 'sources/bank_crop', 'sources/refine1',
+        'sources/refine2'),
+    'amkd_no_ls_feat': _amkd('AMKD, no LS, triplet on pooled features',
+                             NO_LS, 'metric/features'),
+    'amkd_no_ls_feat_logits': _amkd(
+        'AMKD, no LS, triplet on features and logits', NO_LS,
+        'metric/features_and_logits'),
+    'amkd_no_ls_neg_boundary': _amkd(
+        'AMKD, no LS, negatives: boundary samples of other pairs', NO_LS,
+        'metric/boundary_negatives'),
+    'amkd_no_ls_neg_centroids': _amkd(
+        'AMKD, no LS, negatives: class centroids', NO_LS,
+        'metric/centroid_negatives'),
+    'amkd_no_ls_relmargin': _amkd(
+        'AMKD, no LS, relative margin, L2-normalised', NO_LS,
+        'metric/relative_margin'),
+    'amkd_no_ls_relmargin_raw': _amkd(
+        'AMKD, no LS, relative margin, raw logits', NO_LS,
+        'metric/relative_margin_raw'),
+    'amkd_no_ls_clean': _amkd('AMKD, no LS, triplet also on clean images',
+                              NO_LS, 'metric/also_clean'),
+    'amkd_no_ls_no_triplet': _amkd('AMKD, no LS, without the triplet term',
+                                   NO_LS, 'metric/no_triplet'),
+    'amkd_no_ls_ratio1': _amkd('AMKD, no LS, a boundary sample for every '
+                               'image both get right', NO_LS,
+                               'sources/ratio1'),
+    'amkd_no_ls_w025': _amkd('AMKD, no LS, boundary losses at weight 0.25',
+                             NO_LS, 'schedule/weight_025'),
+    'amkd_no_ls_top3': _amkd('AMKD, no LS, bank of the 3 runner-up classes, '
+                             'one drawn per image and epoch', NO_LS,
+                             'sources/top3'),
 }
 COLUMNS = {
     'accuracy/top1': 'top-1 (%)',
@@ -261,21 +277,25 @@ def run_all(args: argparse.Namespace) -> dict:
     def one(method_and_seed) -> dict:
         method, seed = method_and_seed
         work_dir = osp.join(args.work_dir, f'{method}_s{seed}')
-        config = METHODS[method][1].format(pair=args.pair)
-        model = Config.fromfile(config).model
+        _, config, fragments = METHODS[method]
+        config = config.format(pair=args.pair)
+        model = merge_fragments(config, fragments).model
         # A student alone has no teacher; stock MMRazor KD has no attack.
+        # A bank is built once for the teacher, shared by the seeds: its
+        # key names the attack's seed.
         distilled = 'teacher_ckpt' in model
+        online = model.get('boundary', {}).get('type') == 'OnlineBoundary'
         options = [
             *([f'model.teacher_ckpt={args.teacher_ckpt}'] if distilled
               else []), f'randomness.seed={seed}',
-            *([f'model.attack.seed={seed}'] if 'attack' in model else []),
+            *([f'model.boundary.attack.seed={seed}'] if online else []),
             *args.cfg_options
         ]
         test_args = ([f'--fidelity-images={args.fidelity_images}']
                      if distilled and args.fidelity_images else [])
         metrics = train_and_test(
             config, work_dir, args.epochs, options, reuse=True,
-            fidelity=distilled, test_args=test_args)
+            fidelity=distilled, test_args=test_args, fragments=fragments)
         metrics['margin_ratio'] = epoch_mean(work_dir, 'boundary_margin_ratio')
         metrics['passes'] = epoch_mean(work_dir, 'boundary_passes')
         metrics['bank_report'] = bank_report(work_dir)

@@ -19,13 +19,11 @@ Example:
 """
 import argparse
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 import os.path as osp
 import statistics
-import sys
+from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from demo import train_and_test  # noqa: E402  (tools/demo.py)
+from amkd_plugin.apis import train_and_test
 
 CONFIG = 'configs/amkd/resnet20_resnet8_digits.py'
 

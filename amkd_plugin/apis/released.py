@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from amkd_plugin.models.backbones.benchmark_names import CLASSIFIER_PREFIXES
 
 MODEL_CONFIGS = osp.join(
-    osp.dirname(__file__), '..', '..', '..', 'configs', '_base_', 'models')
+    osp.dirname(__file__), '..', '..', 'configs', '_base_', 'models')
 _CLASSIFIERS = frozenset(CLASSIFIER_PREFIXES.values())
 
 

@@ -1,5 +1,10 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Build the two models of a distillation config and check they fit."""
+"""Reading checkpoints and the model configs they belong to.
+
+The one place that loads, checks and explains checkpoints for the tools,
+the hooks and the algorithm: missing, unreadable, unsafe and mismatched
+files stop with one line naming the file and the command that makes it.
+"""
 import copy
 import logging
 import os
@@ -15,9 +20,8 @@ from mmengine.runner.checkpoint import load_state_dict
 from torch import nn
 
 from amkd_plugin.utils import UserInputError
-from .released_checkpoint import (describe, guess_architecture,
-                                  is_released_checkpoint,
-                                  released_state_dict)
+from .released import (describe, guess_architecture, is_released_checkpoint,
+                       released_state_dict)
 
 
 def resolve_model_config(cfg: Dict) -> Dict:
@@ -205,7 +209,7 @@ def load_teacher_checkpoint(teacher: nn.Module, checkpoint: Optional[str],
     Besides checkpoints of this toolbox, takes the teacher checkpoints
     released with the CIFAR-100 KD benchmark (RepDistiller, mdistiller:
     ``{'model': network state dict, 'epoch', ...}``), mapped to the
-    classifier's names (:mod:`.released_checkpoint`); the log says which
+    classifier's names (:mod:`.released`); the log says which
     format it read.
     """
     make = (f'python tools/train.py {teacher_cfg_path}'
