@@ -37,7 +37,8 @@ class AdversarialBoundaryHook(Hook):
     a resumed run draws the same targets.
 
     ``scale=0`` turns AMKD into plain KD (no attack, boundary losses 0),
-    which is how the KD baseline configs are made.
+    which is how the digits KD baseline configs are made (the others are
+    stock MMRazor KD).
 
     Args:
         schedule (str): ``'linear'``, ``'cosine'`` or ``'constant'``.
