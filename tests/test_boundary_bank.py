@@ -45,7 +45,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 import amkd_plugin.bank.builder as bank_builder_module
 from amkd_plugin.bank import (BoundaryBankBuilder, BoundaryBankFile,
-                              LoadBoundaryBank, build_boundary_bank)
+                              LoadBoundaryBank, add_bank_loader,
+                              build_boundary_bank)
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.models.algorithms import AMKDDistill
 from amkd_plugin.apis import resolve_model_config
@@ -495,8 +496,8 @@ def algorithm(digits_bank_cfg, digits_teacher_ckpt) -> AMKDDistill:
 
 @pytest.fixture
 def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
-    """A batch through the real ``amkd_train_pipeline`` of the digits
-    config, from a bank the config's builder made with the teacher's
+    """A batch through the digits config's train pipeline with the
+    LoadBoundaryBank the bank hook adds (``add_bank_loader``), from a bank the config's builder made with the teacher's
     predictions as labels; relabelled with the teacher's predictions on
     the augmented images (so both models get nearly all right), every row
     marked correct."""
@@ -510,11 +511,8 @@ def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
                                             algorithm.data_preprocessor,
                                             plain, DATASET_ID, str(tmp_path))
     train = TinyImages(images, preds,
-                       copy.deepcopy(digits_bank_cfg.amkd_train_pipeline))
-    loaders = [t for t in train.pipeline.transforms
-               if isinstance(t, LoadBoundaryBank)]
-    assert len(loaders) == 1
-    loaders[0].bind(path)
+                       copy.deepcopy(digits_bank_cfg.train_pipeline))
+    add_bank_loader(train.pipeline).bind(path)
     np.random.seed(0)
     data = pseudo_collate([train[i] for i in range(STEP_BATCH)])
     inputs = algorithm.data_preprocessor(copy.deepcopy(data), True)['inputs']
@@ -912,11 +910,11 @@ def test_refined_banked_step(steps, algorithm, banked_batch, selections,
 
 def test_a_batch_without_banked_samples_names_the_hook_and_pipeline(
         algorithm, digits_bank_cfg):
-    """A BankedBoundary fed a batch of train_pipeline (no LoadBoundaryBank,
-    or none bound) stops with what to change."""
+    """A BankedBoundary fed a batch without banked samples (no bank hook
+    ran) stops with what to change."""
     images = digits_images(STEP_BATCH)
     unbound = TinyImages(images, [0] * STEP_BATCH,
-                       copy.deepcopy(digits_bank_cfg.amkd_train_pipeline))
+                         copy.deepcopy(digits_bank_cfg.train_pipeline))
     data = algorithm.data_preprocessor(
         pseudo_collate([unbound[i] for i in range(STEP_BATCH)]), True)
     assert 'boundary_correct' not in data['data_samples'][0]
@@ -924,7 +922,7 @@ def test_a_batch_without_banked_samples_names_the_hook_and_pipeline(
         algorithm(data['inputs'], data['data_samples'], mode='loss')
     message = str(info.value)
     assert 'BoundaryBankHook' in message
-    assert 'amkd_train_pipeline' in message
+    assert 'configs/_base_/distill/amkd.py' in message
 
 
 def fake_runner(algorithm, cfg: Config, pipeline: list, work_dir: Path):
@@ -935,15 +933,30 @@ def fake_runner(algorithm, cfg: Config, pipeline: list, work_dir: Path):
         train_dataloader=SimpleNamespace(dataset=dataset))
 
 
-def test_a_bank_needs_a_train_pipeline_that_loads_it(
+def test_the_bank_hook_adds_the_loader_to_the_train_pipeline(
         algorithm, digits_bank_cfg, tmp_path):
     runner = fake_runner(algorithm, digits_bank_cfg,
                          digits_bank_cfg.train_pipeline, tmp_path)
+    path = build_boundary_bank(runner)
+    transforms = runner.train_dataloader.dataset.pipeline.transforms
+    assert [type(t).__name__ for t in transforms] == [
+        'LoadBoundaryBank', 'RandomCrop', 'PackInputs']
+    assert transforms[0].bank_path == path
+    assert transforms[-1].algorithm_keys == list(LoadBoundaryBank.PACKED)
+    # A second run of the hook (e.g. the tool, then training) binds the
+    # loader there instead of adding another.
+    assert build_boundary_bank(runner) == path
+    assert len(runner.train_dataloader.dataset.pipeline.transforms) == 3
+
+
+def test_a_bank_needs_a_train_pipeline_that_packs(algorithm, digits_bank_cfg,
+                                                  tmp_path):
+    runner = fake_runner(algorithm, digits_bank_cfg,
+                         digits_bank_cfg.train_pipeline[:-1], tmp_path)
     with pytest.raises(UserInputError) as info:
         build_boundary_bank(runner)
     message = str(info.value)
-    assert 'LoadBoundaryBank' in message
-    assert 'amkd_train_pipeline' in message
+    assert 'ends with PackInputs' in message
     assert 'model.boundary.type=OnlineBoundary' in message
     assert not (tmp_path / 'boundary_bank').exists()
 
@@ -952,13 +965,11 @@ def test_an_online_boundary_builds_no_bank(algorithm, digits_bank_cfg,
                                            tmp_path):
     algorithm.boundary = TASK_UTILS.build(
         dict(digits_bank_cfg.model.boundary, type='OnlineBoundary'))
-    for pipeline in (digits_bank_cfg.amkd_train_pipeline,
-                     digits_bank_cfg.train_pipeline):
-        runner = fake_runner(algorithm, digits_bank_cfg, pipeline, tmp_path)
-        assert build_boundary_bank(runner) is None
-        loaders = [t for t in runner.train_dataloader.dataset.pipeline
-                   .transforms if isinstance(t, LoadBoundaryBank)]
-        assert all(t.bank_path is None for t in loaders)
+    runner = fake_runner(algorithm, digits_bank_cfg,
+                         digits_bank_cfg.train_pipeline, tmp_path)
+    assert build_boundary_bank(runner) is None
+    assert not any(isinstance(t, LoadBoundaryBank) for t in
+                   runner.train_dataloader.dataset.pipeline.transforms)
     assert not (tmp_path / 'boundary_bank').exists()
 
 
@@ -1128,7 +1139,7 @@ def test_online_switch_is_the_pair_without_the_bank(config):
     assert online.attack.max_ratio == banked.attack.max_ratio
     pipeline = train_pipeline_of(online_cfg)
     assert pipeline == train_pipeline_of(banked_cfg)
-    assert pipeline == online_cfg.amkd_train_pipeline
+    assert pipeline == online_cfg.train_pipeline
     assert without_boundary(online_cfg) == without_boundary(banked_cfg)
     boundaries = [cfg.model.boundary.to_dict()
                   for cfg in (online_cfg, banked_cfg)]
@@ -1143,9 +1154,8 @@ def test_online_variant_is_its_pair_without_the_bank(name):
     pair, fragments = ONLINE_VARIANTS[name]
     online = TASK_UTILS.build(copy.deepcopy(cfg.model.boundary))
     assert isinstance(online, OnlineBoundary)
-    # The same train pipeline as the banked pair, LoadBoundaryBank
-    # unbound in it.
-    assert train_pipeline_of(cfg) == cfg.amkd_train_pipeline
+    # The dataset's train pipeline, as the banked pair has it.
+    assert train_pipeline_of(cfg) == cfg.train_pipeline
     if name.endswith('_online_newton'):
         assert online.attack.step == 'newton'
         assert online.attack.max_steps == 3
@@ -1165,14 +1175,15 @@ def test_online_variant_is_its_pair_without_the_bank(name):
 def test_bank_config(name):
     cfg = load_config(name)
     pipeline = train_pipeline_of(cfg)
-    types = [t['type'].split('.')[-1] for t in pipeline]
-    assert 'LoadBoundaryBank' in types
-    cropped = '_crop' in name
-    crop = Config.fromfile(str(REPO / CROP_FRAGMENT))
-    assert pipeline == (train_pipeline_of(crop)
-                        if cropped else cfg.amkd_train_pipeline)
-    assert {'boundary_img', 'boundary_correct'} <= set(
-        pipeline[-1]['algorithm_keys'])
+    # The dataset's train pipeline, which the bank hook completes, or the
+    # cropping fragment's, which loads the bank itself.
+    if '_crop' in name:
+        crop = Config.fromfile(str(REPO / CROP_FRAGMENT))
+        assert pipeline == train_pipeline_of(crop)
+        assert {'boundary_img', 'boundary_correct'} <= set(
+            pipeline[-1]['algorithm_keys'])
+    else:
+        assert pipeline == cfg.train_pipeline
     source = TASK_UTILS.build(copy.deepcopy(cfg.model.boundary))
     assert isinstance(source, BankedBoundary)
     assert isinstance(source.builder, BoundaryBankBuilder)
@@ -1285,7 +1296,10 @@ def test_the_pair_trains_banked_and_online(tmp_path, trained_digits_teacher,
     assert (online.cfg.train_dataloader.dataset.pipeline ==
             banked.cfg.train_dataloader.dataset.pipeline)
     assert not (tmp_path / 'online' / 'boundary_bank').exists()
-    assert bank_loader(online).bank_path is None  # images pass through
+    # The dataset's train pipeline as it is: no bank loader was added.
+    assert not any(
+        isinstance(t, LoadBoundaryBank)
+        for t in online.train_dataloader.dataset.pipeline.transforms)
     assert [(name, fields) for name, fields, _, _ in boundary_calls] == [
         ('OnlineBoundary', False)] * 2
     samples = [s for _, _, s, _ in boundary_calls]

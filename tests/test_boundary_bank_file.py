@@ -1,11 +1,11 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Boundary bank files, LoadBoundaryBank and the amkd_train_pipelines.
+"""Boundary bank files, LoadBoundaryBank and the banked train pipelines.
 
-One train pipeline serves both boundary sources: the dataset configs'
-``amkd_train_pipeline`` loads the banked samples once a bank is bound and
-passes the images through without one. The cropping variant of the banked
-sample is the config fragment ``configs/experiments/sources/bank_crop.py``
-(digits only).
+The dataset configs have one train pipeline; for a bank, ``BoundaryBankHook``
+puts a ``LoadBoundaryBank`` into it (``add_bank_loader``), which loads the
+banked samples once a bank is bound and passes the images through without
+one. The cropping variant of the banked sample is the config fragment
+``configs/experiments/sources/bank_crop.py`` (digits only).
 """
 import multiprocessing
 import os
@@ -24,7 +24,8 @@ from mmengine.runner import Runner
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from amkd_plugin.bank import BoundaryBankFile, LoadBoundaryBank
+from amkd_plugin.bank import (BoundaryBankFile, LoadBoundaryBank,
+                              add_bank_loader)
 from amkd_plugin.utils import UserValueError
 from amkd_plugin.utils.fragments import merge_fragments
 
@@ -33,7 +34,8 @@ CONFIG_DIR = REPO / 'configs' / '_base_' / 'datasets'
 SCOPES = ('mmpretrain', 'mmrazor')
 SHAPE = (32, 32, 3)
 CLASSES = 7  # the teacher's class count C
-AMKD = 'amkd_train_pipeline'
+# The train pipeline with the LoadBoundaryBank the bank hook adds.
+AMKD = 'banked'
 # The banked image with the clean image's random crop: a config fragment
 # for the digits pairs (the dataset configs have no such pipeline).
 CROP = 'bank_crop'
@@ -300,7 +302,7 @@ def test_unbound_load_boundary_bank_passes_results_through():
     assert sorted(odd) == ['img', 'sample_idx']
 
 
-# --- amkd_train_pipeline and the cropping fragment ------------------------
+# --- the banked train pipeline and the cropping fragment -----------------
 
 
 def load_cfg(name: str) -> Config:
@@ -318,12 +320,27 @@ def crop_pipeline() -> list:
 
 
 def pipeline_cfg(name: str, key: str) -> list:
-    """Pipeline ``key`` of dataset config ``name``; ``CROP`` is the
-    fragment's (digits only)."""
+    """The pipeline config of ``key``: ``CROP`` is the fragment's (digits
+    only), ``AMKD`` the dataset config's train pipeline, which
+    :func:`banked` completes once built."""
     if key == CROP:
         assert name == 'digits', 'bank_crop.py is for the digits pairs'
         return crop_pipeline()
-    return load_cfg(name)[key]
+    return load_cfg(name).train_pipeline
+
+
+def banked(pipeline: Compose, key: str) -> Compose:
+    """``pipeline`` as training runs it with a bank: the train pipeline gets
+    its LoadBoundaryBank from the hook (``add_bank_loader``)."""
+    if key == AMKD:
+        add_bank_loader(pipeline)
+    return pipeline
+
+
+def amkd_pipeline(name: str, scope: str) -> Compose:
+    """Dataset config ``name``'s train pipeline with the bank loader."""
+    with DefaultScope.overwrite_default_scope(scope):
+        return banked(Compose(load_cfg(name).train_pipeline), AMKD)
 
 
 def bind_pipeline(transforms, bank_path: str) -> None:
@@ -338,7 +355,7 @@ def build_bank_pipeline(name: str,
                         bank_path: str,
                         key: str = CROP) -> Compose:
     with DefaultScope.overwrite_default_scope(scope):
-        pipeline = Compose(pipeline_cfg(name, key))
+        pipeline = banked(Compose(pipeline_cfg(name, key)), key)
     bind_pipeline(pipeline.transforms, bank_path)
     return pipeline
 
@@ -363,9 +380,9 @@ def run(pipeline: Compose,
     return clean, np.asarray(sample.boundary_img), sample
 
 
-@pytest.mark.parametrize('key', [AMKD, 'train_pipeline'])
-def test_cifar10_config_inherits_bank_pipeline(key):
-    assert load_cfg('cifar10')[key] == load_cfg('cifar100')[key]
+def test_cifar10_config_inherits_the_train_pipeline():
+    assert load_cfg('cifar10').train_pipeline == load_cfg(
+        'cifar100').train_pipeline
 
 
 @pytest.mark.parametrize('name', ['cifar100', 'digits', 'fashion_mnist',
@@ -373,8 +390,9 @@ def test_cifar10_config_inherits_bank_pipeline(key):
 def test_dataset_configs_have_no_crop_pipeline(name):
     """The cropping pipeline is a fragment now, not a dataset config's."""
     cfg = load_cfg(name)
-    assert 'bank_crop_train_pipeline' not in cfg
-    assert 'bank_train_pipeline' not in cfg
+    for key in ('bank_crop_train_pipeline', 'bank_train_pipeline',
+                'amkd_train_pipeline'):
+        assert key not in cfg
 
 
 @pytest.mark.parametrize('scope', SCOPES)
@@ -397,14 +415,20 @@ def test_bank_crop_pipeline_builds(scope):
 @pytest.mark.parametrize('name', ['cifar100', 'digits', 'fashion_mnist',
                                   'tiny_imagenet'])
 def test_bank_pipeline_is_train_pipeline_plus_bank(name, scope):
+    """The hook's pipeline is the train pipeline with LoadBoundaryBank
+    after the loading transforms and the banked fields packed: the
+    bank_train_pipeline the dataset configs used to write out."""
     cfg = load_cfg(name)
+    steps = [dict(t) for t in cfg.train_pipeline]
+    at = sum('Load' in t['type'] for t in steps)
+    expected = [*steps[:at], dict(type='mmpretrain.LoadBoundaryBank'),
+                *steps[at:-1], dict(steps[-1], algorithm_keys=AS_BANKED_KEYS)]
     with DefaultScope.overwrite_default_scope(scope):
-        Compose(cfg.amkd_train_pipeline)
-    steps = [dict(t) for t in cfg.amkd_train_pipeline]
-    assert steps.count(dict(type='mmpretrain.LoadBoundaryBank')) == 1
-    steps.remove(dict(type='mmpretrain.LoadBoundaryBank'))
-    assert steps[-1].pop('algorithm_keys') == AS_BANKED_KEYS
-    assert steps == [dict(t) for t in cfg.train_pipeline]
+        derived = amkd_pipeline(name, scope)
+        written = Compose(expected)
+    assert [repr(t) for t in derived.transforms] == [
+        repr(t) for t in written.transforms]
+    assert derived.transforms[-1].algorithm_keys == AS_BANKED_KEYS
     if name == 'digits':
         packed = dict(crop_pipeline()[-1])
         assert packed['algorithm_keys'] == BANK_KEYS
@@ -413,14 +437,13 @@ def test_bank_pipeline_is_train_pipeline_plus_bank(name, scope):
 @pytest.mark.parametrize('scope', SCOPES)
 @pytest.mark.parametrize('name', ['cifar100', 'digits'])
 def test_unbound_amkd_pipeline_is_train_pipeline(name, scope):
-    """Without a bank bound (an OnlineBoundary run) amkd_train_pipeline
-    gives what train_pipeline gives: the same augmented image, no boundary
-    field."""
+    """Without a bank bound the banked pipeline gives what the train
+    pipeline gives: the same augmented image, no boundary field."""
     rng = np.random.default_rng(2)
     clean = rng.integers(1, 256, (3, ) + SHAPE, np.uint8)
     with DefaultScope.overwrite_default_scope(scope):
-        amkd = Compose(load_cfg(name).amkd_train_pipeline)
         plain = Compose(load_cfg(name).train_pipeline)
+    amkd = amkd_pipeline(name, scope)
     for seed in range(6):
         idx = seed % 3
         np.random.seed(seed)
@@ -518,6 +541,7 @@ def bank_dataset(name: str, scope: str, tmp_path: Path, key: str,
     dataset_cfg.update(pipeline=pipeline_cfg(name, key), **dataset_kwargs)
     with DefaultScope.overwrite_default_scope(scope):
         dataset = DATASETS.build(dataset_cfg)
+        banked(dataset.pipeline, key)
     clean = np.stack(
         [dataset.get_data_info(i)['img'] for i in range(len(dataset))])
     half = clean // 2 + 100

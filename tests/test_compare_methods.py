@@ -7,6 +7,8 @@ import statistics
 import pytest
 from helpers import REPO, load_tool
 
+from amkd_plugin.utils.fragments import merge_fragments
+
 tool = load_tool('tools/analysis/compare_methods.py')
 
 
@@ -29,10 +31,34 @@ def test_paired_t_without_spread_or_enough_seeds():
 
 
 def test_the_fashion_mnist_benchmark_has_every_config():
+    """Every method the benchmark script runs (its three tables) has its
+    config and fragments, and they merge."""
     script = (REPO / 'scripts/benchmark_fashion_mnist.sh').read_text()
     methods = re.search(r'methods=\$\{\*:-([a-z0-9_ ]+)\}', script)
     assert methods, 'the default method list of the benchmark script'
-    for method in methods.group(1).split():
-        config = tool.METHODS[method][1].format(
-            pair='resnet20_resnet8_fashion_mnist_lowdata')
+    listed = set(methods.group(1).split())
+    for block in re.findall(r'--methods ([a-z0-9_ \\\n]+?) --section', script):
+        listed |= set(block.replace('\\', ' ').split())
+    assert {'amkd_online_newton', 'amkd_no_ls_top3'} <= listed
+    for method in sorted(listed):
+        _, config, fragments = tool.METHODS[method]
+        config = config.format(pair='resnet20_resnet8_fashion_mnist_lowdata')
         assert (REPO / config).is_file(), config
+        for fragment in fragments:
+            assert (REPO / fragment).is_file(), fragment
+        cfg = merge_fragments(str(REPO / config),
+                              [str(REPO / f) for f in fragments])
+        assert cfg.train_cfg.max_epochs == 15
+
+
+@pytest.mark.parametrize('method',
+                         sorted(m for m in tool.METHODS if 'amkd' in m))
+def test_every_amkd_method_is_the_pair_with_fragments(method):
+    """On the digits pair (every study ran there), each AMKD method is
+    the pair with its fragments merged."""
+    _, config, fragments = tool.METHODS[method]
+    cfg = merge_fragments(
+        str(REPO / config.format(pair='resnet20_resnet8_digits')),
+        [str(REPO / f) for f in fragments])
+    assert cfg.model.type == 'AMKDDistill'
+    assert cfg.model.boundary.type in ('BankedBoundary', 'OnlineBoundary')

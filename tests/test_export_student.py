@@ -176,7 +176,7 @@ def test_writes_student_config(exported, amkd_cfg):
                          'AdversarialBoundaryHook', 'mmrazor'):
         assert distillation not in text
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
-                'param_scheduler', 'custom_hooks', 'amkd_train_pipeline',
+                'param_scheduler', 'custom_hooks', 'train_pipeline',
                 'data_preprocessor'):
         assert key not in cfg
     # Evaluation and runtime as in the source, --cfg-options merged.

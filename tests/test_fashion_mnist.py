@@ -19,7 +19,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.datasets import FashionMNIST
 from mmpretrain.registry import DATASETS
 
-from amkd_plugin.bank import BoundaryBankFile
+from amkd_plugin.bank import BoundaryBankFile, add_bank_loader
 from amkd_plugin.datasets import OfflineFashionMNIST, stratified_indices
 from amkd_plugin.utils import UserValueError
 
@@ -118,8 +118,8 @@ def test_bank_pipeline_takes_grey_images(tmp_path):
     path = bank.commit().path
     cfg = Config.fromfile(str(DATASET_CFG))
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        pipeline = Compose(cfg.amkd_train_pipeline)
-    pipeline.transforms[0].bind(path)
+        pipeline = Compose(cfg.train_pipeline)
+    add_bank_loader(pipeline).bind(path)
     img = np.full((28, 28), 7, np.uint8)
     packed = pipeline(dict(img=img, sample_idx=1, gt_label=2))
     assert packed['inputs'].shape == (1, 28, 28)

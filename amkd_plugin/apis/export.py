@@ -30,7 +30,7 @@ PREPROCESSOR_PREFIX = 'data_preprocessor.'
 # and custom hooks of the distillation, the training recipe (see the
 # docstring of tools/export_student.py), keys set anew below, and per-run
 # keys the tools set. Besides these, every key with the word `train` goes
-# (train_dataloader, train_cfg, train_pipeline, bank_train_pipeline, ...),
+# (train_dataloader, train_cfg, train_pipeline, ...),
 # so a training-only variable added to a config later stays out without
 # touching this list.
 DROPPED_KEYS = ('model', 'custom_hooks', 'data_preprocessor', 'optim_wrapper',

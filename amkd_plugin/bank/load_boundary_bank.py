@@ -13,10 +13,13 @@ from .bank_file import BoundaryBankFile
 class LoadBoundaryBank(BaseTransform):
     """Add the banked boundary sample of ``results['sample_idx']``.
 
-    Without a bank bound it passes the results through unchanged, so one
-    train pipeline serves both boundary sources of AMKD: ``BoundaryBankHook``
-    binds the bank of a ``BankedBoundary`` before training, and an
-    ``OnlineBoundary`` leaves it unbound.
+    ``BoundaryBankHook`` puts one into the train pipeline of a
+    ``BankedBoundary`` before training (after the transforms that load
+    ``img``; ``PackInputs`` then packs :attr:`PACKED`) and binds it to the
+    bank, so a dataset config needs no pipeline of its own for AMKD. A
+    pipeline may also list it itself, e.g. before a transform that augments
+    the banked image too (``configs/experiments/sources/bank_crop.py``).
+    Without a bank bound it passes the results through unchanged.
 
     Of the K boundary images banked for the index, one is drawn with
     probability proportional to the teacher's probability of its target
@@ -43,6 +46,8 @@ class LoadBoundaryBank(BaseTransform):
 
     - boundary_img (np.ndarray): ``(H, W, C)`` float32 pixels in 0..255,
       in ``img``'s channel order (C = 1 for a 2-D grey ``img``).
+    - boundary_logits (np.ndarray): ``(classes,)`` float32, the teacher's
+      logits on ``boundary_img`` as banked.
     - boundary_target (int)
     - boundary_correct (bool)
     - boundary_reached (bool)
@@ -52,6 +57,10 @@ class LoadBoundaryBank(BaseTransform):
             left None and set by ``BoundaryBankHook`` through :meth:`bind`.
             Defaults to None (pass through).
     """
+
+    # The fields of a banked sample used as banked, for PackInputs.
+    PACKED = ('boundary_img', 'boundary_target', 'boundary_correct',
+              'boundary_reached', 'boundary_logits')
 
     def __init__(self, bank_path: Optional[str] = None) -> None:
         super().__init__()

@@ -10,7 +10,5 @@ model = dict(
     teacher=dict(cfg_path='configs/teachers/resnet20_digits.py'),
     teacher_ckpt='work_dirs/resnet20_digits/epoch_20.pth')
 default_hooks = dict(logger=dict(interval=10))
-# Boundary samples as banked, next to the augmented clean image.
-train_dataloader = dict(dataset=dict(pipeline={{_base_.amkd_train_pipeline}}))
 # Standardized logits need a clipped gradient (_base_/distill/amkd.py).
 optim_wrapper = dict(clip_grad=dict(max_norm=5))

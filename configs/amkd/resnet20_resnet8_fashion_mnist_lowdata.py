@@ -10,8 +10,5 @@ model = dict(
         cfg_path='configs/students/resnet8_fashion_mnist_lowdata.py'),
     teacher=dict(cfg_path='configs/teachers/resnet20_fashion_mnist.py'),
     teacher_ckpt='work_dirs/resnet20_fashion_mnist/epoch_6.pth')
-# Boundary samples as banked, next to the augmented clean image.
-train_dataloader = dict(dataset=dict(
-    dataset=dict(pipeline={{_base_.amkd_train_pipeline}})))
 # Standardized logits need a clipped gradient (_base_/distill/amkd.py).
 optim_wrapper = dict(clip_grad=dict(max_norm=5))

@@ -9,7 +9,5 @@ model = dict(
     architecture=dict(cfg_path='configs/_base_/models/resnet20.py'),
     teacher=dict(cfg_path='configs/teachers/resnet56_cifar100.py'),
     teacher_ckpt='work_dirs/resnet56_cifar100/epoch_240.pth')
-# Boundary samples as banked, next to the augmented clean image.
-train_dataloader = dict(dataset=dict(pipeline={{_base_.amkd_train_pipeline}}))
 # Standardized logits need a clipped gradient (_base_/distill/amkd.py).
 optim_wrapper = dict(clip_grad=dict(max_norm=5))

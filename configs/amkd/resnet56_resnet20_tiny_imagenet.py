@@ -8,7 +8,5 @@ model = dict(
         head=dict(num_classes=200)),
     teacher=dict(cfg_path='configs/teachers/resnet56_tiny_imagenet.py'),
     teacher_ckpt='work_dirs/resnet56_tiny_imagenet/epoch_200.pth')
-# Boundary samples as banked, next to the augmented clean image.
-train_dataloader = dict(dataset=dict(pipeline={{_base_.amkd_train_pipeline}}))
 # Standardized logits need a clipped gradient (_base_/distill/amkd.py).
 optim_wrapper = dict(clip_grad=dict(max_norm=5))

@@ -22,16 +22,17 @@ class BankedBoundary:
     depends on the image and the class only: :class:`BoundaryBankBuilder`
     attacks every (un-augmented) training image once with ``attack``
     (``BoundaryBankHook`` runs it before the first epoch, or
-    ``tools/build_boundary_bank.py`` ahead), and the train pipeline's
-    ``LoadBoundaryBank`` loads each image's banked sample next to it.
+    ``tools/build_boundary_bank.py`` ahead) and puts ``LoadBoundaryBank``
+    into the train pipeline, which loads each image's banked sample next
+    to it.
 
     In the step the selection is the online one (``attack.max_ratio``,
     both models right, largest disagreement first), among the images whose
     clean version the teacher got right when banked; the selected images'
     banked samples, with their banked targets, are the boundary samples.
-    The dataset configs' ``amkd_train_pipeline`` keeps them exactly as
-    banked and carries the teacher's banked logits on them, which then
-    stand in for the teacher's boundary pass. ``refine`` attacks each
+    The pipeline's augmentation moves ``img`` only, so they stay exactly
+    as banked, with the teacher's banked logits on them, which then stand
+    in for the teacher's boundary pass. ``refine`` attacks each
     banked sample again in the step, from where the pipeline left it.
 
     Args:
@@ -73,9 +74,8 @@ class BankedBoundary:
         if 'boundary_correct' not in data_samples[0]:
             raise UserInputError(
                 'BankedBoundary found no banked sample in the batch: list '
-                "dict(type='BoundaryBankHook') in custom_hooks and train on "
-                "the dataset config's amkd_train_pipeline, as "
-                'configs/amkd/*.py do.')
+                "dict(type='BoundaryBankHook') in custom_hooks, as "
+                'configs/_base_/distill/amkd.py does.')
 
         def field(name: str) -> Tensor:
             return torch.tensor([s.get(name) for s in data_samples],

@@ -16,24 +16,10 @@ data_preprocessor = dict(
     # CIFAR arrays are already RGB.
     to_rgb=False)
 
-_augment = [
+train_pipeline = [
     dict(type='mmpretrain.RandomCrop', crop_size=32, padding=4),
     dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
-]
-_bank_keys = [
-    'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached',
-    'boundary_logits'
-]
-train_pipeline = [*_augment, dict(type='mmpretrain.PackInputs')]
-
-# AMKD's train pipeline: LoadBoundaryBank adds each image's banked boundary
-# sample when a BankedBoundary's bank is bound (BoundaryBankHook), exactly
-# as the attack left it next to the augmented clean image (a crop or flip
-# would move it off the teacher's boundary), with the teacher's logits on
-# it; with an OnlineBoundary it passes images through.
-amkd_train_pipeline = [
-    dict(type='mmpretrain.LoadBoundaryBank'), *_augment,
-    dict(type='mmpretrain.PackInputs', algorithm_keys=_bank_keys)
+    dict(type='mmpretrain.PackInputs'),
 ]
 
 test_pipeline = [

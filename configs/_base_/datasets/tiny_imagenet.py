@@ -17,28 +17,11 @@ data_preprocessor = dict(
 # RandomCrop 64 with padding 8 is the CIFAR recipe scaled to 64 px (same
 # 1/8 padding ratio): objects keep their scale, unlike RandomResizedCrop,
 # whose aggressive zoom hurts at this low resolution.
-_augment = [
+train_pipeline = [
+    dict(type='mmpretrain.LoadImageFromFile'),
     dict(type='mmpretrain.RandomCrop', crop_size=64, padding=8),
     dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
-]
-_bank_keys = [
-    'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached',
-    'boundary_logits'
-]
-train_pipeline = [
-    dict(type='mmpretrain.LoadImageFromFile'), *_augment,
-    dict(type='mmpretrain.PackInputs')
-]
-
-# AMKD's train pipeline: LoadBoundaryBank adds each image's banked boundary
-# sample when a BankedBoundary's bank is bound (BoundaryBankHook), exactly
-# as the attack left it next to the augmented clean image (a crop or flip
-# would move it off the teacher's boundary), with the teacher's logits on
-# it; with an OnlineBoundary it passes images through.
-amkd_train_pipeline = [
-    dict(type='mmpretrain.LoadImageFromFile'),
-    dict(type='mmpretrain.LoadBoundaryBank'), *_augment,
-    dict(type='mmpretrain.PackInputs', algorithm_keys=_bank_keys)
+    dict(type='mmpretrain.PackInputs'),
 ]
 
 test_pipeline = [

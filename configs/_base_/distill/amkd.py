@@ -1,8 +1,8 @@
 # AMKD with the defaults of docs/method.md. A teacher-student pair config
 # inherits this with its dataset, schedule and runtime, names the two
 # models (`architecture`, `teacher` as dict(cfg_path=...)) and the
-# teacher checkpoint, trains on the dataset's `amkd_train_pipeline` and
-# clips the gradient norm: optim_wrapper = dict(clip_grad=dict(max_norm=5))
+# teacher checkpoint (the dataset's own train pipeline serves: the bank
+# hook adds the banked samples to it) and clips the gradient norm: optim_wrapper = dict(clip_grad=dict(max_norm=5))
 # (the schedule owns `optim_wrapper`). Standardized logits scale the KD
 # gradient by 1 / std(z_S); from MMPretrain's head init (std 0.01) the
 # first steps are tens of times larger than with plain KD, which left
