@@ -188,26 +188,6 @@ def student_state_dict(state_dict: Dict[str, Any],
     return student
 
 
-def check_fits(model_cfg: Dict, state_dict: Dict[str, torch.Tensor],
-               checkpoint: str, config: str) -> None:
-    """Build the student and load ``state_dict`` into it strictly.
-
-    Args:
-        model_cfg (dict): The student's model config.
-        state_dict (dict): Its exported weights.
-        checkpoint (str): Source checkpoint, for messages.
-        config (str): Source config, for messages.
-    """
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(copy.deepcopy(model_cfg))
-    check_state_dict(
-        model, state_dict, checkpoint, f'the student of {config}',
-        'Different architecture or class count? The config and '
-        '--cfg-options must be those of training.')
-    # The check above covers what strict loading checks; this is the proof.
-    model.load_state_dict(state_dict, strict=True)
-
-
 def left_out_summary(state_dict: Dict[str, Any]) -> str:
     """``teacher.* (128), distiller.* (3)``: what the export dropped."""
     counts = Counter(
@@ -246,7 +226,14 @@ def export_student(config: str,
     weights = student_state_dict(state_dict_of(source, checkpoint, make),
                                  checkpoint)
     exported_cfg = student_config(cfg)
-    check_fits(exported_cfg.model.to_dict(), weights, checkpoint, config)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        student = MODELS.build(exported_cfg.model.to_dict())
+    check_state_dict(
+        student, weights, checkpoint, f'the student of {config}',
+        'Different architecture or class count? The config and '
+        '--cfg-options must be those of training.')
+    # The check covers what strict loading checks; this is the proof.
+    student.load_state_dict(weights, strict=True)
 
     source_meta = source.get('meta') or {}
     meta = dict(
