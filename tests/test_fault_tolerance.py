@@ -294,12 +294,11 @@ def _ended_pid() -> int:
 
 DIGITS_TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
 DIGITS_AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
-DIGITS_ONLINE_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
-# The online first-order attack on 256 training digits; a checkpoint every
-# epoch, no validation in between.
-SMALL = ['model.boundary.type=OnlineBoundary',
-         'model.boundary.attack.max_steps=3',
-         'train_dataloader.dataset.indices=256', 'train_cfg.val_interval=100',
+# The digits pair with the online first-order attack.
+ONLINE = ['model.boundary.type=OnlineBoundary',
+          'model.boundary.attack.max_steps=3']
+# 256 training digits; a checkpoint every epoch, no validation in between.
+SMALL = ['train_dataloader.dataset.indices=256', 'train_cfg.val_interval=100',
          'default_hooks.checkpoint.interval=1',
          'default_hooks.logger.interval=1']
 
@@ -354,7 +353,7 @@ def test_a_killed_rank_loses_nothing_past_the_last_checkpoint(
     """2 gloo ranks of online AMKD; one is killed after the epoch-2
     checkpoint, which ends the group; the same command with --resume ends
     with the uninterrupted run's weights, bit for bit."""
-    options = ['--cfg-options', *SMALL, 'train_cfg.max_epochs=5',
+    options = ['--cfg-options', *SMALL, *ONLINE, 'train_cfg.max_epochs=5',
                'env_cfg.dist_cfg.backend=gloo',
                f'model.teacher_ckpt={trained_digits_teacher}']
 
@@ -362,7 +361,7 @@ def test_a_killed_rank_loses_nothing_past_the_last_checkpoint(
         env = {**os.environ, 'PYTHON': sys.executable,
                'PORT': str(free_port()), 'OMP_NUM_THREADS': '1'}
         return subprocess.Popen(
-            ['bash', 'tools/dist_train.sh', DIGITS_ONLINE_CFG, '2',
+            ['bash', 'tools/dist_train.sh', DIGITS_AMKD_CFG, '2',
              '--work-dir', str(work_dir), *extra, *options],
             cwd=REPO, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
