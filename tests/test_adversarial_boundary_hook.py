@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
 from amkd_plugin.engine.hooks import AdversarialBoundaryHook
+from amkd_plugin.engine.hooks import adversarial_boundary_hook as hook_module
 from amkd_plugin.engine.hooks.adversarial_boundary_hook import CHECKPOINT_KEY
 from amkd_plugin.models.boundary import OnlineBoundary
 from amkd_plugin.models.task_modules import BoundaryAttack
@@ -65,7 +66,8 @@ class FakeAlgorithm(BaseModel):
 def fake_runner(model, iteration=0, max_iters=100):
     hub = MessageHub.get_instance(f'amkd_hook_test_{next(_hub_names)}')
     return SimpleNamespace(
-        model=model, iter=iteration, max_iters=max_iters, message_hub=hub)
+        model=model, iter=iteration, max_iters=max_iters, message_hub=hub,
+        hooks=[])
 
 
 # --- the schedule ----------------------------------------------------------
@@ -267,13 +269,16 @@ def test_after_train_iter_without_stats_logs_the_weight():
 def test_checkpoint_round_trip_reproduces_draws(tmp_path, wrap):
     labels, logits = draw_inputs()
     saved = FakeAlgorithm(seed=3)
-    saved.boundary.attack.sample_targets(labels, logits)  # advance the generator
+    # Advance the generator.
+    saved.boundary.attack.sample_targets(labels, logits)
     runner = fake_runner(nn.DataParallel(saved) if wrap else saved)
     hook = AdversarialBoundaryHook()
     checkpoint = dict(meta=dict())
 
     hook.before_save_checkpoint(runner, checkpoint)
-    expected = [saved.boundary.attack.sample_targets(labels, logits) for _ in range(3)]
+    expected = [
+        saved.boundary.attack.sample_targets(labels, logits) for _ in range(3)
+    ]
 
     assert CHECKPOINT_KEY in checkpoint
     # Through a real file, read the safe way as MMEngine resumes it.
@@ -282,13 +287,54 @@ def test_checkpoint_round_trip_reproduces_draws(tmp_path, wrap):
     resumed = FakeAlgorithm(seed=3)
     runner = fake_runner(nn.DataParallel(resumed) if wrap else resumed)
     hook.after_load_checkpoint(runner, checkpoint)
-    draws = [resumed.boundary.attack.sample_targets(labels, logits) for _ in range(3)]
+    draws = [
+        resumed.boundary.attack.sample_targets(labels, logits)
+        for _ in range(3)
+    ]
 
     for got, want in zip(draws, expected):
         assert torch.equal(got, want)
     # Without the checkpoint the same seed draws something else.
-    fresh = FakeAlgorithm(seed=3).boundary.attack.sample_targets(labels, logits)
+    fresh = FakeAlgorithm(seed=3).boundary.attack.sample_targets(
+        labels, logits)
     assert not torch.equal(fresh, expected[0])
+
+
+@pytest.mark.parametrize('world_size, rank, expected', [
+    (2, 0, 0), (2, 1, 1),
+    (3, 2, 0),  # another process count: rank 0's state for every rank
+])
+def test_each_rank_resumes_its_own_sampler(monkeypatch, world_size, rank,
+                                           expected):
+    """Ranks draw as many targets as they select, so their samplers part:
+    a distributed checkpoint keeps every rank's state (gathered at the
+    epoch's end) and each rank resumes its own."""
+    labels, logits = draw_inputs()
+    states, draws = [], []
+    for seed in (4, 5):
+        ranked = FakeAlgorithm(seed=seed)
+        ranked.boundary.attack.sample_targets(labels, logits)
+        states.append(ranked.boundary.state_dict())
+        draws.append(ranked.boundary.attack.sample_targets(labels, logits))
+    hook = AdversarialBoundaryHook()
+    monkeypatch.setattr(hook_module, 'get_dist_info',
+                        lambda: (0, 2))
+    monkeypatch.setattr(hook_module, 'all_gather_object',
+                        lambda state: states)
+    rank0 = FakeAlgorithm(seed=4)  # the saving rank, as far as rank 0 drew
+    rank0.boundary.attack.sample_targets(labels, logits)
+    runner = fake_runner(rank0)
+    hook.after_train_epoch(runner)
+    checkpoint = dict(meta=dict())
+    hook.before_save_checkpoint(runner, checkpoint)
+    assert len(checkpoint[CHECKPOINT_KEY]['attack_per_rank']) == 2
+
+    monkeypatch.setattr(hook_module, 'get_dist_info',
+                        lambda: (rank, world_size))
+    resumed = FakeAlgorithm(seed=9)
+    hook.after_load_checkpoint(fake_runner(resumed), checkpoint)
+    assert torch.equal(resumed.boundary.attack.sample_targets(labels, logits),
+                       draws[expected])
 
 
 def test_checkpoint_without_hook_state_keeps_the_seed():
@@ -297,8 +343,8 @@ def test_checkpoint_without_hook_state_keeps_the_seed():
     AdversarialBoundaryHook().after_load_checkpoint(
         fake_runner(algorithm), dict(meta=dict()))
     expected = BoundaryAttack(seed=3).sample_targets(labels, logits)
-    assert torch.equal(algorithm.boundary.attack.sample_targets(labels, logits),
-                       expected)
+    assert torch.equal(
+        algorithm.boundary.attack.sample_targets(labels, logits), expected)
 
 
 # --- with a real MMEngine Runner -------------------------------------------

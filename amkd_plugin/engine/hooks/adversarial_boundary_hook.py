@@ -1,8 +1,9 @@
 # Copyright (c) amkd-mmrazor contributors.
 import math
-from typing import Optional
+from typing import List, Optional
 
-from mmengine.hooks import Hook
+from mmengine.dist import all_gather_object, get_dist_info
+from mmengine.hooks import CheckpointHook, Hook
 from mmrazor.registry import HOOKS
 
 from amkd_plugin.utils import UserValueError, unwrap
@@ -33,8 +34,9 @@ class AdversarialBoundaryHook(Hook):
     one (``boundary_margin_ratio``): near 0 for samples at the boundary,
     negative past it; and the teacher passes (attack steps) spent per
     boundary sample in training (``boundary_passes``: 0 for a bank used
-    as loaded). It saves the attack's random state in checkpoints, so
-    a resumed run draws the same targets.
+    as loaded). It saves the attack's random state in checkpoints, every
+    rank's under distributed training, so a resumed run draws the same
+    targets.
 
     ``scale=0`` turns AMKD into plain KD (no attack, boundary losses 0),
     which is how the digits KD baseline configs are made (the others are
@@ -69,6 +71,7 @@ class AdversarialBoundaryHook(Hook):
         self.warmup = warmup
         self.scale = scale
         self._sums = dict(attacked=0., clean=0., boundary=0., passes=0.)
+        self._rank_states: Optional[List[dict]] = None
 
     def weight(self, progress: float) -> float:
         """The boundary weight at training progress ``progress`` in [0, 1]."""
@@ -104,8 +107,12 @@ class AdversarialBoundaryHook(Hook):
                           ('passes', 'steps')):
             self._sums[key] += attacked * stats.get(stat, 0.)
         self._sums['attacked'] += attacked
+        if any(isinstance(hook, CheckpointHook) and not hook.by_epoch
+               for hook in runner.hooks):
+            self._gather_rank_states(runner)
 
     def after_train_epoch(self, runner) -> None:
+        self._gather_rank_states(runner)
         sums = self._sums
         self._sums = dict.fromkeys(sums, 0.)
         if sums['attacked'] > 0 and sums['clean'] > 0:
@@ -120,11 +127,32 @@ class AdversarialBoundaryHook(Hook):
                 step=runner.epoch + 1)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint[CHECKPOINT_KEY] = dict(
-            attack=unwrap(runner.model).boundary.attack.state_dict())
+        state = dict(attack=unwrap(runner.model).boundary.state_dict())
+        if self._rank_states is not None:
+            state['attack_per_rank'] = self._rank_states
+        checkpoint[CHECKPOINT_KEY] = state
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if CHECKPOINT_KEY in checkpoint:
-            unwrap(runner.model).boundary.attack.load_state_dict(
-                checkpoint[CHECKPOINT_KEY]['attack'])
+        if CHECKPOINT_KEY not in checkpoint:
+            return
+        state = checkpoint[CHECKPOINT_KEY]
+        per_rank = state.get('attack_per_rank')
+        rank, world_size = get_dist_info()
+        unwrap(runner.model).boundary.load_state_dict(
+            per_rank[rank] if per_rank and len(per_rank) == world_size else
+            state['attack'])
+
+    def _gather_rank_states(self, runner) -> None:
+        """Every rank's random state, for rank 0 to save.
+
+        Each rank draws the targets of its own boundary samples, as many as
+        it selects, so the ranks' sampler states part; a resumed rank must
+        get its own. Rank 0 alone saves checkpoints (MMEngine), so all
+        ranks gather their states at the end of each step that a checkpoint
+        may follow: each epoch, or each iteration when checkpoints are by
+        iteration.
+        """
+        if get_dist_info()[1] > 1:
+            self._rank_states = all_gather_object(
+                unwrap(runner.model).boundary.state_dict())
 

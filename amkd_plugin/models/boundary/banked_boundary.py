@@ -64,6 +64,14 @@ class BankedBoundary:
             build_in_mmrazor(TASK_UTILS, {'type': 'BoundaryAttack', **refine})
             if refine else None)
 
+    def state_dict(self) -> dict:
+        """The attack's random state (its target sampler), for checkpoints."""
+        return self.attack.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.attack.load_state_dict(state)
+
     def __call__(self, teacher: Callable[[Tensor], Tensor], images: Tensor,
                  data_samples: List[DataSample], labels: Tensor,
                  teacher_logits: Tensor, student_logits: Tensor,

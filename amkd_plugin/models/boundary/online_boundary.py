@@ -29,6 +29,14 @@ class OnlineBoundary:
     def __init__(self, attack: Dict = dict(type='BoundaryAttack')) -> None:
         self.attack: BoundaryAttack = build_in_mmrazor(TASK_UTILS, attack)
 
+    def state_dict(self) -> dict:
+        """The attack's random state (its target sampler), for checkpoints."""
+        return self.attack.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.attack.load_state_dict(state)
+
     def __call__(self, teacher: Callable[[Tensor], Tensor], images: Tensor,
                  data_samples: List[DataSample], labels: Tensor,
                  teacher_logits: Tensor, student_logits: Tensor,
