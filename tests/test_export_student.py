@@ -40,6 +40,8 @@ from amkd_plugin.utils import UserInputError
 pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread')
 
 AMKD_CFG = 'configs/amkd/resnet20_resnet8_digits.py'
+# A study's variant of the pair (KD on raw logits), for --fragments.
+NO_LS = 'configs/experiments/logits/no_ls.py'
 TEACHER_CFG = 'configs/teachers/resnet20_digits.py'
 TOOL = 'tools/export_student.py'
 NUM_IMAGES = 32
@@ -324,23 +326,27 @@ def test_cli_bad_input(distill_ckpt, tmp_path, case):
 
 @pytest.mark.slow
 def test_train_export_and_test(trained_digits_teacher, tmp_path):
-    """A real runner checkpoint, exported and evaluated by the tools.
+    """A real runner checkpoint, exported and evaluated by the tools, all
+    three with the same config fragment (a study's variant of the pair).
 
     tools/test.py must give the exported student the accuracy it gives the
     distillation checkpoint: same weights, same preprocessing.
     """
     work_dir = tmp_path / 'amkd'
     teacher = f'model.teacher_ckpt={trained_digits_teacher}'
+    fragments = ['--fragments', NO_LS]
     assert_ok(run([
-        sys.executable, 'tools/train.py', AMKD_CFG, '--work-dir', work_dir,
-        '--no-validate', '--cfg-options', teacher, 'train_cfg.max_epochs=1',
+        sys.executable, 'tools/train.py', AMKD_CFG, *fragments, '--work-dir',
+        work_dir, '--no-validate', '--cfg-options', teacher,
+        'train_cfg.max_epochs=1',
         'train_dataloader.dataset.indices=128',
         'default_hooks.checkpoint.interval=1'
     ]))
     checkpoint = work_dir / 'epoch_1.pth'
     out_dir = tmp_path / 'student'
 
-    export = run([sys.executable, TOOL, AMKD_CFG, checkpoint, out_dir])
+    export = run(
+        [sys.executable, TOOL, AMKD_CFG, checkpoint, out_dir, *fragments])
     assert_ok(export)
     student_cfg, student_ckpt = out_dir / 'student.py', out_dir / 'student.pth'
     assert student_cfg.is_file() and student_ckpt.is_file()
@@ -350,6 +356,7 @@ def test_train_export_and_test(trained_digits_teacher, tmp_path):
     assert 'init_model' in export.stdout
     meta = torch.load(student_ckpt, weights_only=True)['meta']
     assert (meta['epoch'], meta['iter']) == (1, 2)
+    assert meta['source_fragments'] == [NO_LS]
 
     evaluated = run([
         sys.executable, 'tools/test.py', student_cfg, student_ckpt,
@@ -358,8 +365,8 @@ def test_train_export_and_test(trained_digits_teacher, tmp_path):
     assert_ok(evaluated)
     assert 'accuracy/top1' in evaluated.stdout
     source = run([
-        sys.executable, 'tools/test.py', AMKD_CFG, checkpoint, '--work-dir',
-        tmp_path / 'test_amkd', '--cfg-options', teacher
+        sys.executable, 'tools/test.py', AMKD_CFG, checkpoint, *fragments,
+        '--work-dir', tmp_path / 'test_amkd', '--cfg-options', teacher
     ])
     assert_ok(source)
     assert top1(evaluated) == top1(source)

@@ -52,6 +52,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         'out_dir', help='folder to write student.py and student.pth into')
     parser.add_argument(
+        '--fragments', nargs='+', default=[], metavar='FRAGMENT',
+        help='the config fragments of the training (as tools/train.py '
+        '--fragments)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -64,7 +68,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     result = export_student(args.config, args.checkpoint, args.out_dir,
-                            args.cfg_options)
+                            args.cfg_options, args.fragments)
     progress = ', '.join(f'{key} {result.meta[key]}'
                          for key in ('epoch', 'iter') if key in result.meta)
     cfg_path, ckpt_path = result.config, result.checkpoint

@@ -10,7 +10,7 @@ import copy
 import os
 import os.path as osp
 from collections import Counter, OrderedDict
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -19,6 +19,7 @@ from mmpretrain.registry import MODELS
 
 import amkd_plugin
 from amkd_plugin.utils import UserInputError, sha256
+from amkd_plugin.utils.fragments import merge_fragments
 from .checkpoint import (check_state_dict, load_teacher_checkpoint,
                          read_checkpoint, resolve_model_config,
                          state_dict_of)
@@ -45,17 +46,20 @@ def is_exported_key(key: str) -> bool:
 
 
 def load_distill_config(config: str,
-                        cfg_options: Optional[Dict] = None) -> Config:
+                        cfg_options: Optional[Dict] = None,
+                        fragments: Sequence[str] = ()) -> Config:
     """Read a distillation config and check it names a student.
 
     Args:
         config (str): Path of the distillation config.
         cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+        fragments (Sequence[str]): Config fragments merged onto it first,
+            as ``--fragments``.
 
     Returns:
-        Config: The config with the overrides merged.
+        Config: The config with the fragments and overrides merged.
     """
-    cfg = Config.fromfile(config)
+    cfg = merge_fragments(config, fragments)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model = cfg.get('model') or {}
@@ -208,7 +212,8 @@ class Exported(NamedTuple):
 def export_student(config: str,
                    checkpoint: str,
                    out_dir: str,
-                   cfg_options: Optional[Dict] = None) -> Exported:
+                   cfg_options: Optional[Dict] = None,
+                   fragments: Sequence[str] = ()) -> Exported:
     """Write ``student.py`` and ``student.pth`` into ``out_dir``.
 
     Args:
@@ -216,11 +221,13 @@ def export_student(config: str,
         checkpoint (str): A checkpoint of its training.
         out_dir (str): Output folder; created if needed, files overwritten.
         cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+        fragments (Sequence[str]): Config fragments of the training, as
+            ``--fragments``.
 
     Returns:
         Exported: The paths written and a summary.
     """
-    cfg = load_distill_config(config, cfg_options)
+    cfg = load_distill_config(config, cfg_options, fragments)
     make = f'python tools/train.py {config}'
     source = read_checkpoint(checkpoint, make)
     weights = student_state_dict(state_dict_of(source, checkpoint, make),
@@ -238,6 +245,7 @@ def export_student(config: str,
     source_meta = source.get('meta') or {}
     meta = dict(
         source_config=config,
+        source_fragments=list(fragments),
         source_checkpoint=checkpoint,
         source_checkpoint_sha256=sha256(checkpoint),
         cfg_options=dict(cfg_options or {}),
