@@ -22,6 +22,7 @@ from helpers import REPO, assert_ok, load_tool, tail
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
+from mmpretrain.models import ClsDataPreprocessor
 from PIL import Image
 
 import amkd_plugin  # noqa: F401  (registers the models and datasets)
@@ -98,7 +99,8 @@ def test_paths_cross_the_teacher_boundary(tool, student_is_teacher):
         # The student is the teacher: identical curves.
         torch.testing.assert_close(path['student_probs'], probs)
         # Undoing the preprocessing gives the dataset's pixels back.
-        pixels = tool.to_pixels(path['clean'][None], model.data_preprocessor)
+        pixels = tool.display_pixels(path['clean'][None],
+                                     model.data_preprocessor)
         original = dataset[path['sample_idx']]['inputs'].permute(1, 2, 0)
         assert abs(pixels[0] - original.numpy()).max() < 1e-3
 
@@ -171,3 +173,21 @@ def test_classifier_config_without_teacher_is_one_line_error(
               if line.startswith('error:')]
     assert len(errors) == 1 and '--teacher' in errors[0], tail(result)
     assert not (tmp_path / 'x.png').exists()
+
+
+@pytest.mark.parametrize('to_rgb, bgr, order', [
+    (False, False, [0, 1, 2]),  # shown in the dataset's (the input's) order
+    (False, True, [2, 1, 0]),  # a BGR input, shown as RGB
+    (True, False, [0, 1, 2]),  # the preprocessor made the input RGB
+])
+def test_display_pixels_undo_the_preprocessing(tool, to_rgb, bgr, order):
+    preprocessor = ClsDataPreprocessor(
+        mean=[10., 20., 30.], std=[2., 4., 8.], to_rgb=to_rgb)
+    pixels = torch.randint(0, 256, (2, 3, 4, 5), dtype=torch.uint8)
+    inputs = preprocessor(dict(inputs=list(pixels)), False)['inputs']
+    shown = tool.display_pixels(inputs, preprocessor, bgr)
+    # The model's input channels, un-normalised, in the order given.
+    model_order = pixels.flip(1) if to_rgb else pixels
+    expected = model_order[:, order].permute(0, 2, 3, 1).float().numpy()
+    assert shown.shape == (2, 4, 5, 3)
+    assert abs(shown - expected).max() < 1e-3

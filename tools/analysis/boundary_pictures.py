@@ -53,7 +53,7 @@ from amkd_plugin.apis import (  # noqa: E402
     check_class_counts, load_model_checkpoint, load_teacher_checkpoint,
     resolve_model_config)
 from amkd_plugin.models.task_modules import BoundaryFidelity  # noqa: E402
-from amkd_plugin.utils.pixels import pixel_bounds  # noqa: E402
+from amkd_plugin.utils.pixels import pixel_bounds, to_pixels  # noqa: E402
 from amkd_plugin.utils import UserInputError, tool_main  # noqa: E402
 
 # Figure geometry: the PNG is FIG_WIDTH * dpi by ROW_HEIGHT * dpi * rows
@@ -280,21 +280,23 @@ def boundary_paths(student: nn.Module,
 # ------------------------------------------------------------ the drawing
 
 
-def to_pixels(images: Tensor, data_preprocessor: nn.Module,
-              bgr: bool = False) -> np.ndarray:
+def display_pixels(images: Tensor, data_preprocessor: nn.Module,
+                   bgr: bool = False) -> np.ndarray:
     """Preprocessed (N, C, H, W) images as (N, H, W, C) RGB in 0..255.
 
-    Undoes the preprocessor's normalisation. Its ``to_rgb`` made the input
-    RGB; without it the channels are in the dataset's order, shown as RGB
-    unless ``bgr``.
+    :func:`to_pixels` gives the dataset's channel order; the model's input
+    is RGB where the preprocessor swapped the channels (``to_rgb``), else
+    in the dataset's order, shown as RGB unless ``bgr``.
     """
     mean = getattr(data_preprocessor, 'mean', None)
     if mean is not None:
-        images = images * data_preprocessor.std.cpu() + mean.cpu()
-    pixels = images.float().clamp(0, 255).permute(0, 2, 3, 1).numpy()
-    if bgr:
-        pixels = pixels[..., ::-1]
-    return pixels
+        images = images.to(mean.device)
+    pixels = to_pixels(images, data_preprocessor)
+    swapped = (getattr(data_preprocessor, 'to_rgb', False)
+               and pixels.size(1) == 3)
+    if swapped != bgr:
+        pixels = pixels.flip(1)
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def figure_size(num_rows: int, dpi: int) -> Tuple[int, int]:
@@ -328,7 +330,7 @@ def draw(paths: List[Dict], data_preprocessor: nn.Module, out: str,
         figsize=(FIG_WIDTH, ROW_HEIGHT * len(paths)), layout='constrained')
     grid = fig.add_gridspec(len(paths), 4, width_ratios=[1, 1, 1, 2.6])
     for row, path in enumerate(paths):
-        clean, adv = to_pixels(
+        clean, adv = display_pixels(
             torch.stack([path['clean'], path['adv']]), data_preprocessor,
             bgr)
         delta = adv - clean
