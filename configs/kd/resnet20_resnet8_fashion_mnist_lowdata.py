@@ -1,15 +1,10 @@
-# Stock MMRazor KD (Hinton et al.) on the low-data Fashion-MNIST regime:
-# SingleTeacherDistill + ConfigurableDistiller + KLDivergence at the KD
-# benchmark's tau 4 and weight 0.9, the student's cross-entropy at 0.1.
-# Nothing of the plugin runs but the backbones and the dataset; the
-# networks are spelled out since stock MMRazor reads `cfg_path` from
-# installed packages only.
+# Stock MMRazor KD (Hinton et al.) on the low-data Fashion-MNIST regime
+# (configs/_base_/distill/kd.py).
 _base_ = [
+    '../_base_/distill/kd.py',
     '../_base_/datasets/fashion_mnist_lowdata.py',
-    '../_base_/schedules/fashion_mnist_lowdata_15e.py',
-    '../_base_/default_runtime.py'
+    '../_base_/schedules/fashion_mnist_lowdata_15e.py'
 ]
-default_scope = 'mmrazor'
 
 
 def _cifar_resnet(depth, loss_weight=1.0):
@@ -26,22 +21,8 @@ def _cifar_resnet(depth, loss_weight=1.0):
 
 
 model = dict(
-    _scope_='mmrazor',
-    type='SingleTeacherDistill',
     # configs/students/resnet8_fashion_mnist_lowdata.py's network.
     architecture=_cifar_resnet(8, loss_weight=0.1),
     # configs/teachers/resnet20_fashion_mnist.py's network.
     teacher=_cifar_resnet(20),
-    teacher_ckpt='work_dirs/resnet20_fashion_mnist/epoch_6.pth',
-    distiller=dict(
-        type='ConfigurableDistiller',
-        student_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='head.fc')),
-        teacher_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='head.fc')),
-        distill_losses=dict(
-            loss_kd=dict(type='KLDivergence', tau=4, loss_weight=0.9)),
-        loss_forward_mappings=dict(
-            loss_kd=dict(
-                preds_S=dict(from_student=True, recorder='logits'),
-                preds_T=dict(from_student=False, recorder='logits')))))
+    teacher_ckpt='work_dirs/resnet20_fashion_mnist/epoch_6.pth')

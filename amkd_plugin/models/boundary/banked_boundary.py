@@ -12,10 +12,11 @@ from amkd_plugin.bank import BoundaryBankBuilder
 from amkd_plugin.models.task_modules import BoundaryAttack, BoundarySamples
 from amkd_plugin.utils import UserInputError, build_in_mmrazor
 from amkd_plugin.utils.pixels import from_pixels, pixel_bounds
+from .base_boundary import BaseBoundary
 
 
 @TASK_UTILS.register_module()
-class BankedBoundary:
+class BankedBoundary(BaseBoundary):
     """Boundary samples read from a bank built once, before training.
 
     The teacher is frozen, so an image's boundary sample toward a class
@@ -57,20 +58,12 @@ class BankedBoundary:
                  refine: Optional[Dict] = None,
                  batch_size: int = 256,
                  num_workers: int = 0) -> None:
-        self.attack: BoundaryAttack = build_in_mmrazor(TASK_UTILS, attack)
+        super().__init__(attack)
         self.builder = BoundaryBankBuilder(self.attack, top_k, batch_size,
                                            num_workers)
         self.refine_attack: Optional[BoundaryAttack] = (
             build_in_mmrazor(TASK_UTILS, {'type': 'BoundaryAttack', **refine})
             if refine else None)
-
-    def state_dict(self) -> dict:
-        """The attack's random state (its target sampler), for checkpoints."""
-        return self.attack.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`."""
-        self.attack.load_state_dict(state)
 
     def __call__(self, teacher: Callable[[Tensor], Tensor], images: Tensor,
                  data_samples: List[DataSample], labels: Tensor,
