@@ -66,8 +66,7 @@ class FakeAlgorithm(BaseModel):
 def fake_runner(model, iteration=0, max_iters=100):
     hub = MessageHub.get_instance(f'amkd_hook_test_{next(_hub_names)}')
     return SimpleNamespace(
-        model=model, iter=iteration, max_iters=max_iters, message_hub=hub,
-        hooks=[])
+        model=model, iter=iteration, max_iters=max_iters, message_hub=hub)
 
 
 # --- the schedule ----------------------------------------------------------

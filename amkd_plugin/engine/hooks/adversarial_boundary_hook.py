@@ -72,6 +72,7 @@ class AdversarialBoundaryHook(Hook):
         self.scale = scale
         self._sums = dict(attacked=0., clean=0., boundary=0., passes=0.)
         self._rank_states: Optional[List[dict]] = None
+        self._by_iteration = False
 
     def weight(self, progress: float) -> float:
         """The boundary weight at training progress ``progress`` in [0, 1]."""
@@ -83,6 +84,13 @@ class AdversarialBoundaryHook(Hook):
             'cosine': (1 + math.cos(math.pi * done)) / 2,
         }[self.schedule]
         return self.scale * ramp * decay
+
+    def before_train(self, runner) -> None:
+        # Checkpoints by iteration need every rank's sampler state after
+        # each iteration, not only at the epoch's end.
+        self._by_iteration = any(
+            isinstance(hook, CheckpointHook) and not hook.by_epoch
+            for hook in runner.hooks)
 
     def before_train_iter(self,
                           runner,
@@ -107,8 +115,7 @@ class AdversarialBoundaryHook(Hook):
                           ('passes', 'steps')):
             self._sums[key] += attacked * stats.get(stat, 0.)
         self._sums['attacked'] += attacked
-        if any(isinstance(hook, CheckpointHook) and not hook.by_epoch
-               for hook in runner.hooks):
+        if self._by_iteration:
             self._gather_rank_states(runner)
 
     def after_train_epoch(self, runner) -> None:
