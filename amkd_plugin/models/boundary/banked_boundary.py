@@ -70,7 +70,7 @@ class BankedBoundary(BaseBoundary):
                  teacher_logits: Tensor, student_logits: Tensor,
                  data_preprocessor: nn.Module) -> BoundarySamples:
         """The boundary samples of one batch (arguments as
-        :meth:`OnlineBoundary.__call__`; ``data_samples`` carry the
+        :meth:`BaseBoundary.__call__`; ``data_samples`` carry the
         ``boundary_*`` fields of ``LoadBoundaryBank``)."""
         if 'boundary_correct' not in data_samples[0]:
             raise UserInputError(
