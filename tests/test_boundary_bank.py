@@ -658,9 +658,14 @@ def test_banked_logits_stand_in_for_the_teachers_pass(algorithm,
     assert forwards == [(STEP_BATCH, False, False), (2, False, False)]
 
     assert stored['distill.loss_boundary_kd'] > 0
+    # Absolutely, not relatively: the near-copy student leaves a boundary
+    # KD of about 2e-5, a KL of nearly equal distributions, which float32
+    # noise of the teacher's logits (about 1e-6 after standardization)
+    # moves by about 1e-6 once scaled by the loss weight 9 and tau^2 = 4:
+    # a large fraction of so small a loss on some CPUs.
     for name in passed:
         torch.testing.assert_close(stored[name], passed[name], rtol=1e-4,
-                                   atol=1e-6, msg=name)
+                                   atol=1e-5, msg=name)
     assert stored_grads.keys() == passed_grads.keys()
     for name in passed_grads:
         torch.testing.assert_close(stored_grads[name], passed_grads[name],
