@@ -26,15 +26,18 @@ def train_and_test(config: str,
                    reuse: bool = False,
                    fidelity: bool = False,
                    test_args: Sequence[str] = (),
-                   fragments: Sequence[str] = ()) -> dict:
+                   fragments: Sequence[str] = (),
+                   test_options: Sequence[str] = ()) -> dict:
     """Train ``config`` into ``work_dir``, test its last checkpoint.
 
     With ``reuse``, a finished training (its last checkpoint) and finished
-    test metrics in ``work_dir`` are taken as they are, so an interrupted
-    sweep picks up where it stopped. ``fidelity`` adds boundary fidelity to
-    the test (``tools/test.py --fidelity``), ``test_args`` more arguments
-    of ``tools/test.py``. The training's wall time, process start and bank
-    build included, goes to ``train_time.json``.
+    test metrics in ``work_dir`` are taken as they are, and a training
+    stopped part-way goes on from its newest checkpoint (``--resume``), so
+    an interrupted sweep picks up where it stopped. ``fidelity`` adds
+    boundary fidelity to the test (``tools/test.py --fidelity``),
+    ``test_args`` more arguments of ``tools/test.py``. The training's wall
+    time, process start and bank build included, goes to
+    ``train_time.json``; a resumed training's is unknown (None).
 
     Args:
         config (str): The config to train.
@@ -47,10 +50,12 @@ def train_and_test(config: str,
         test_args (Sequence[str]): More arguments of ``tools/test.py``.
         fragments (Sequence[str]): Config fragments merged onto ``config``
             (``--fragments`` of both tools).
+        test_options (Sequence[str]): ``--cfg-options`` of the test only.
 
     Returns:
-        dict: The test metrics, ``command`` (the training command) and
-        ``train_seconds`` (None for a training this code did not time).
+        dict: The test metrics, ``command`` (the training command),
+        ``train_seconds`` (None for a training this code did not time in
+        one piece) and ``resumed`` (whether it went on from a checkpoint).
     """
     options = [f'train_cfg.max_epochs={epochs}', *extra]
     merged = ['--fragments', *fragments] if fragments else []
@@ -58,23 +63,29 @@ def train_and_test(config: str,
     metrics = osp.join(work_dir, 'test_metrics.json')
     timing = osp.join(work_dir, 'train_time.json')
     if not (reuse and osp.isfile(checkpoint)):
+        # A part-way training: its first part's time died with it.
+        resume = reuse and osp.isfile(osp.join(work_dir, 'last_checkpoint'))
         start = time.perf_counter()
         _run(['tools/train.py', config, *merged, '--work-dir', work_dir,
-              '--cfg-options', *options])
+              *(['--resume'] if resume else []), '--cfg-options', *options])
         with open(timing, 'w') as f:
-            json.dump(dict(seconds=time.perf_counter() - start), f)
+            json.dump(dict(seconds=None if resume else
+                           time.perf_counter() - start, resumed=resume), f)
     if not (reuse and osp.isfile(metrics)):
+        test_cfg = [*extra, *test_options]
         _run(['tools/test.py', config, checkpoint, *merged,
               '--work-dir', work_dir,
               '--out', metrics, *(['--fidelity'] if fidelity else []),
               *test_args,
-              *(['--cfg-options', *extra] if extra else [])])
+              *(['--cfg-options', *test_cfg] if test_cfg else [])])
     with open(metrics) as f:
         result = json.load(f)
-    result['train_seconds'] = None
+    timed = dict(seconds=None, resumed=False)
     if osp.isfile(timing):
         with open(timing) as f:
-            result['train_seconds'] = json.load(f)['seconds']
+            timed.update(json.load(f))
+    result['train_seconds'] = timed['seconds']
+    result['resumed'] = timed['resumed']
     result['command'] = ' '.join(['python tools/train.py', config, *merged,
                                   '--work-dir', work_dir, '--cfg-options',
                                   *options])
