@@ -1,64 +1,273 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""The statistics of tools/analysis/compare_methods.py's tables."""
+"""Comparing methods: the methods file, the metrics files, the statistics
+of the tables and the curve (amkd_plugin.apis.compare)."""
+import json
 import math
 import re
 import statistics
+import sys
 
 import pytest
-from helpers import REPO, load_tool
+from helpers import REPO, assert_ok, run
 
+from amkd_plugin.apis import compare
+from amkd_plugin.apis.compare import Benchmark, Run
+from amkd_plugin.utils import UserInputError
 from amkd_plugin.utils.fragments import merge_fragments
 
-tool = load_tool('tools/analysis/compare_methods.py')
+METHODS = compare.load_methods(str(REPO / compare.METHODS_FILE))
+FMNIST = 'resnet20_resnet8_fashion_mnist_lowdata'
+COSINE = 'configs/experiments/schedule/cosine.py'
 
 
 def test_paired_t_is_mean_over_standard_error():
     differences = [1.0, 2.0, 0.5, 1.5, 1.0]
     expected = statistics.mean(differences) / (
         statistics.stdev(differences) / math.sqrt(5))
-    assert tool.paired_t(differences) == pytest.approx(expected)
+    assert compare.paired_t(differences) == pytest.approx(expected)
     # 1.2 +- 0.57 over 5 seeds: beyond the 2.78 of p < 0.05.
-    assert tool.paired_t(differences) > 2.78
-    assert tool.paired_t([0.4, -0.6, 0.2, 0.9, -0.3]) < 2.78
+    assert compare.verdict(compare.paired_t(differences), 5).endswith(
+        '(beyond noise)')
+    t = compare.paired_t([0.4, -0.6, 0.2, 0.9, -0.3])
+    assert t < 2.78
+    assert compare.verdict(t, 5).endswith('(noise)')
 
 
 def test_paired_t_without_spread_or_enough_seeds():
-    assert tool.paired_t([None, None]) is None
-    assert tool.paired_t([0.3]) is None
-    assert tool.paired_t([0., 0.]) is None
-    assert tool.paired_t([0.5, 0.5]) == math.inf
-    assert tool.paired_t([-0.5, -0.5, None]) == -math.inf
+    assert compare.paired_t([None, None]) is None
+    assert compare.paired_t([0.3]) is None
+    assert compare.paired_t([0., 0.]) is None
+    assert compare.paired_t([0.5, 0.5]) == math.inf
+    assert compare.paired_t([-0.5, -0.5, None]) == -math.inf
+    assert compare.verdict(None, 5) == '-'
+
+
+def test_the_critical_values_are_the_t_distribution_s():
+    """Two-sided p = 0.05 with n - 1 degrees of freedom."""
+    scipy_stats = pytest.importorskip('scipy.stats')
+    for n, critical in compare.T_CRITICAL.items():
+        assert scipy_stats.t.ppf(0.975, n - 1) == pytest.approx(
+            critical, abs=0.005)
+
+
+def test_a_spec_names_its_own_lengths():
+    assert compare.parse_spec('kd@15,60', [20]) == [('kd', 15), ('kd', 60)]
+    assert compare.parse_spec('amkd', [30, 60]) == [('amkd', 30),
+                                                    ('amkd', 60)]
+
+
+def test_the_converged_length_is_the_shortest_near_the_longest():
+    by_length = {15: [84.0, 85.0], 30: [88.0, 88.2], 60: [89.5, 89.9],
+                 120: [89.8, 90.0]}
+    # 120's mean is 89.9: 60's (89.7) is within 0.3, 30's (88.1) is not.
+    assert compare.converged_length(by_length) == 60
+    assert compare.converged_length(by_length, tolerance=2.0) == 30
+    assert compare.converged_length({}) is None
+
+
+def benchmark_script_specs() -> set:
+    script = (REPO / 'scripts/benchmark_fashion_mnist.sh').read_text()
+    specs = set()
+    for block in re.findall(r'--methods ([a-z0-9_@, \\\n]+?)--', script):
+        specs |= set(block.replace('\\', ' ').split())
+    return specs
 
 
 def test_the_fashion_mnist_benchmark_has_every_config():
-    """Every method the benchmark script runs (its three tables) has its
-    config and fragments, and they merge."""
-    script = (REPO / 'scripts/benchmark_fashion_mnist.sh').read_text()
-    methods = re.search(r'methods=\$\{\*:-([a-z0-9_ ]+)\}', script)
-    assert methods, 'the default method list of the benchmark script'
-    listed = set(methods.group(1).split())
-    for block in re.findall(r'--methods ([a-z0-9_ \\\n]+?) --section', script):
-        listed |= set(block.replace('\\', ' ').split())
-    assert {'amkd_online_newton', 'amkd_no_ls_top3'} <= listed
-    for method in sorted(listed):
-        _, config, fragments = tool.METHODS[method]
-        config = config.format(pair='resnet20_resnet8_fashion_mnist_lowdata')
+    """Every method the benchmark script runs is in the methods file, and
+    its config and fragments merge with the benchmark's cosine schedule."""
+    specs = benchmark_script_specs()
+    keys = {spec.partition('@')[0] for spec in specs}
+    assert {'kd', 'kd_fm', 'amkd', 'student'} <= keys
+    for key in sorted(keys):
+        config, fragments = METHODS[key].files(FMNIST)
         assert (REPO / config).is_file(), config
         for fragment in fragments:
             assert (REPO / fragment).is_file(), fragment
         cfg = merge_fragments(str(REPO / config),
-                              [str(REPO / f) for f in fragments])
-        assert cfg.train_cfg.max_epochs == 15
+                              [str(REPO / f) for f in [*fragments, COSINE]])
+        assert cfg.param_scheduler == dict(
+            type='CosineAnnealingLR', by_epoch=True,
+            convert_to_iter_based=True, eta_min=0)
 
 
 @pytest.mark.parametrize('method',
-                         sorted(m for m in tool.METHODS if 'amkd' in m))
+                         sorted(m for m in METHODS if 'amkd' in m))
 def test_every_amkd_method_is_the_pair_with_fragments(method):
     """On the digits pair (every study ran there), each AMKD method is
     the pair with its fragments merged."""
-    _, config, fragments = tool.METHODS[method]
-    cfg = merge_fragments(
-        str(REPO / config.format(pair='resnet20_resnet8_digits')),
-        [str(REPO / f) for f in fragments])
+    config, fragments = METHODS[method].files('resnet20_resnet8_digits')
+    cfg = merge_fragments(str(REPO / config),
+                          [str(REPO / f) for f in fragments])
     assert cfg.model.type == 'AMKDDistill'
     assert cfg.model.boundary.type in ('BankedBoundary', 'OnlineBoundary')
+
+
+def test_function_matching_kd_is_stock_kd_on_mixed_batches():
+    cfg = merge_fragments(str(REPO / METHODS['kd_fm'].files(FMNIST)[0]), [])
+    kd = merge_fragments(str(REPO / METHODS['kd'].files(FMNIST)[0]), [])
+    assert cfg.model.type == kd.model.type == 'SingleTeacherDistill'
+    assert cfg.model.distiller == kd.model.distiller
+    assert [a['type'] for a in cfg.data_preprocessor.batch_augments.augments
+            ] == ['Mixup', 'CutMix']
+    assert cfg.model.architecture.head.loss.use_soft
+
+
+def bench(tmp_path, **kwargs) -> Benchmark:
+    return Benchmark(FMNIST, 'teacher.pth', str(tmp_path / 'results'),
+                     str(tmp_path / 'work'), methods=METHODS, **kwargs)
+
+
+def test_a_run_s_plan_pairs_its_seed(tmp_path):
+    b = bench(tmp_path, fragments=[COSINE])
+    plan = b.plan(Run('kd', 60, 3))
+    assert plan['config'] == f'configs/kd/{FMNIST}.py'
+    assert plan['fragments'] == [COSINE]
+    assert plan['options'] == ['model.teacher_ckpt=teacher.pth',
+                               'randomness.seed=3']
+    assert plan['work_dir'].endswith('work/kd_e60_s3')
+    # A student alone has no teacher to name.
+    assert b.plan(Run('student', 60, 3))['options'] == ['randomness.seed=3']
+    with pytest.raises(UserInputError, match="No method 'kdd'"):
+        b.plan(Run('kdd', 60, 0))
+
+
+def test_the_config_hash_follows_the_resolved_config(tmp_path):
+    b = bench(tmp_path, fragments=[COSINE])
+    first = b.config_hash(Run('kd', 60, 0))
+    assert first == b.config_hash(Run('kd', 60, 0))
+    assert first != b.config_hash(Run('kd', 120, 0))
+    assert first != b.config_hash(Run('kd', 60, 1))
+    assert first != bench(tmp_path).config_hash(Run('kd', 60, 0))
+    # The work dir is where, not what: it is left out.
+    other = bench(tmp_path / 'elsewhere', fragments=[COSINE])
+    assert first == other.config_hash(Run('kd', 60, 0))
+
+
+def write_metrics(results, method, epochs, seed, top1, seconds=100.0,
+                  agree=50.0):
+    path = results / method / f'e{epochs}_s{seed}.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(
+        method=method, epochs=epochs, seed=seed, top1=top1, top5=99.0,
+        fidelity=dict(agree_mean=agree, **{'kl_t1.0': 0.5}),
+        train_seconds=seconds, load=dict(jobs=2, threads=1),
+        machine='a CPU (2 logical CPUs)')))
+
+
+def test_the_table_pairs_seeds_and_counts_missing_runs(tmp_path):
+    results = tmp_path / 'results'
+    for seed, (kd, amkd) in enumerate([(89.0, 90.0), (89.5, 90.0),
+                                       (90.0, 91.0)]):
+        write_metrics(results, 'kd', 60, seed, kd)
+        write_metrics(results, 'amkd', 120, seed, amkd, seconds=120.0)
+        write_metrics(results, 'kd', 120, seed, kd + 0.25)
+    write_metrics(results, 'student', 60, 0, 85.0)
+    lines = compare.method_table(
+        str(results), [('kd', 60), ('amkd', 120), ('student', 60)],
+        [('kd', 60)], [0, 1, 2], METHODS)
+    rows = {line.split(' | ')[0][2:]: line.split(' | ') for line in lines[2:]}
+    amkd = rows[METHODS['amkd'].label]
+    # Differences 1.0, 0.5, 1.0: mean 0.83, std 0.29, t = 5.0 > 4.30.
+    assert amkd[:5] == [f'| {METHODS["amkd"].label}', '120', '3/3',
+                        '90.33 ± 0.58', '99.00 ± 0.00']
+    assert amkd[5] == '0.83 ± 0.29'
+    assert amkd[6] == '5.00 (beyond noise)'
+    # Time over KD's at the same length and seed: 120 / 100.
+    assert amkd[-1].startswith('1.20 ± 0.00')
+    student = rows['Student alone']
+    assert student[2:6] == ['1/3', '85.00', '99.00', '-4.00']
+    assert rows['KD'][5:7] == ['-', '-']
+
+
+def test_the_curve_is_drawn_from_the_files(tmp_path):
+    results = tmp_path / 'results'
+    for seed in (0, 1):
+        for epochs, top1 in ((15, 84.0), (60, 89.0), (120, 89.2)):
+            write_metrics(results, 'kd', epochs, seed, top1 + seed)
+    write_metrics(results, 'kd', 60, 7, 10.0)  # not one of the seeds
+    points = compare.curve(str(results), ['kd', 'amkd'], [0, 1])
+    assert set(points) == {'kd'}
+    assert {e: sorted(v) for e, v in points['kd'].items()} == {
+        15: [84.0, 85.0], 60: [89.0, 90.0], 120: [89.2, 90.2]}
+    assert compare.converged_length(points['kd']) == 60
+    table = compare.curve_table(points, METHODS)
+    assert table[0] == '| method | 15 epochs | 60 epochs | 120 epochs |'
+    assert '84.50 ± 0.71 (2)' in table[2]
+    figure = tmp_path / 'curve.png'
+    compare.draw_curve(points, METHODS, str(figure), 'title')
+    assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_a_failed_run_stops_the_runs_not_started(tmp_path, monkeypatch):
+    started = []
+
+    def fake(bench, run):
+        started.append(run)
+        if run.epochs == 2:
+            raise RuntimeError('exit 1')
+        return {}
+
+    monkeypatch.setattr(compare, 'train_run', fake)
+    runs = [Run('kd', e, 0) for e in (1, 2, 3, 4)]
+    with pytest.raises(UserInputError, match='run kd/e2_s0 failed'):
+        compare.run_all(bench(tmp_path), runs)
+    assert started == runs[:2]
+
+
+def test_sections_are_replaced_in_place(tmp_path):
+    doc = tmp_path / 'results.md'
+    doc.write_text('# Results\n\nintro\n')
+    compare.write_section('first', str(doc), 'curve')
+    compare.write_section('other', str(doc), 'table')
+    compare.write_section('second', str(doc), 'curve')
+    assert doc.read_text() == (
+        '# Results\n\nintro\n\n<!-- section curve -->\nsecond\n'
+        '<!-- end curve -->\n\n<!-- section table -->\nother\n'
+        '<!-- end table -->\n')
+
+
+@pytest.mark.slow
+def test_compare_trains_writes_metrics_and_reuses_them(
+        fashion_mnist_root, tmp_path):
+    """The tool on tiny Fashion-MNIST files: a teacher, then one epoch of
+    KD and of the student alone under the cosine schedule; each run's
+    metrics file, then a second call that trains nothing."""
+    data = [f'{loader}_dataloader.dataset.data_root={fashion_mnist_root}'
+            for loader in ('val', 'test')]
+    teacher = tmp_path / 'teacher'
+    assert_ok(run([
+        sys.executable, 'tools/train.py',
+        'configs/teachers/resnet20_fashion_mnist.py', '--work-dir', teacher,
+        '--cfg-options', 'train_cfg.max_epochs=1',
+        'train_dataloader.batch_size=8',
+        f'train_dataloader.dataset.data_root={fashion_mnist_root}', *data
+    ]))
+    command = [
+        sys.executable, 'tools/analysis/compare_methods.py', '--pair', FMNIST,
+        '--teacher-ckpt', teacher / 'epoch_1.pth', '--work-dir',
+        tmp_path / 'work', '--results', tmp_path / 'results', '--fragments',
+        COSINE, '--methods', 'kd@1', 'student@1', '--seeds', '0',
+        '--fidelity-images', '10', '--out', tmp_path / 'results.md',
+        '--section', 'table', '--cfg-options',
+        'train_dataloader.batch_size=16', 'train_dataloader.dataset.'
+        f'dataset.data_root={fashion_mnist_root}', *data
+    ]
+    first = run(command)
+    assert_ok(first)
+    metrics = json.loads((tmp_path / 'results/kd/e1_s0.json').read_text())
+    assert metrics['epochs'] == 1 and metrics['seed'] == 0
+    assert 0 <= metrics['top1'] <= metrics['top5'] <= 100
+    assert len(metrics['config_sha256']) == 64
+    assert metrics['teacher_sha256'] and metrics['train_seconds'] > 0
+    assert metrics['command'].startswith(
+        f'python tools/train.py configs/kd/{FMNIST}.py --fragments {COSINE}')
+    student = json.loads(
+        (tmp_path / 'results/student/e1_s0.json').read_text())
+    assert student['teacher_sha256'] is None and student['fidelity'] == {}
+    section = (tmp_path / 'results.md').read_text()
+    assert '| KD | 1 | 1/1 |' in section
+    assert 'from the metrics files in' in section
+    second = run(command)
+    assert_ok(second)
+    assert 'tools/train.py' not in second.output
