@@ -1,11 +1,11 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Datasets and dataset configs on tiny on-disk copies, fully offline."""
 import pickle
+import sys
 import urllib.request
 from collections import Counter
 from pathlib import Path
 
-import mmpretrain.datasets.cifar as mmpretrain_cifar
 import numpy as np
 import pytest
 from mmengine.config import Config
@@ -13,10 +13,14 @@ from mmengine.registry import METRICS, DefaultScope
 from mmengine.runner import Runner
 from mmpretrain.datasets.categories import (CIFAR10_CATEGORIES,
                                             CIFAR100_CATEGORIES)
+from helpers import assert_user_error, run
 from mmpretrain.registry import DATASETS
 
+import amkd_plugin.datasets.cifar as offline_cifar
 from amkd_plugin.datasets import (OfflineCIFAR10, OfflineCIFAR100,
                                   SklearnDigits, TinyImageNet)
+from amkd_plugin.utils import UserInputError
+from amkd_plugin.utils.safe_pickle import UnsafePickleError, load_data_pickle
 
 CONFIG_DIR = Path(__file__).parents[1] / 'configs' / '_base_' / 'datasets'
 
@@ -28,7 +32,7 @@ def no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError('network access attempted')
 
-    monkeypatch.setattr(mmpretrain_cifar, 'download_and_extract_archive',
+    monkeypatch.setattr(offline_cifar, 'download_and_extract_archive',
                         refuse)
     monkeypatch.setattr(urllib.request, 'urlopen', refuse)
 
@@ -138,7 +142,7 @@ def test_cifar_download_only_when_asked(monkeypatch, make_cifar, tmp_path):
         calls.append(url)
         make_cifar('cifar100', num_per_class=1, root=Path(root))
 
-    monkeypatch.setattr(mmpretrain_cifar, 'download_and_extract_archive',
+    monkeypatch.setattr(offline_cifar, 'download_and_extract_archive',
                         fake_download)
     dataset = OfflineCIFAR100(
         data_root=str(tmp_path), split='test', download=True)
@@ -253,3 +257,102 @@ def test_digits_config_stats_and_pipeline():
         [pixels.std()] * 3, abs=1e-3)
     batch = next(iter(loader))
     assert [tuple(x.shape) for x in batch['inputs']] == [(3, 32, 32)] * 4
+
+
+class _RunsCode:
+    """Pickles as a call of os.system: what a tampered data file holds."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f'touch {self.marker}', )
+
+
+def tampered_cifar100(make_cifar, tmp_path) -> Path:
+    """A tiny CIFAR-100 whose train file, when unpickled, runs a command."""
+    root = make_cifar('cifar100', num_per_class=1, root=tmp_path / 'data')
+    train = root / 'cifar-100-python' / 'train'
+    entry = pickle.loads(train.read_bytes())
+    entry['batch_label'] = _RunsCode(tmp_path / 'code_ran')
+    train.write_bytes(pickle.dumps(entry))
+    return root
+
+
+def test_a_cifar_pickle_that_carries_code_is_refused_unrun(
+        make_cifar, tmp_path):
+    root = tampered_cifar100(make_cifar, tmp_path)
+    train = root / 'cifar-100-python' / 'train'
+    with pytest.raises(UnsafePickleError) as error:
+        OfflineCIFAR100(data_root=str(root), split='train')
+    message = str(error.value)
+    assert str(train) in message and 'posix.system' in message
+    assert 'nothing of it was run' in message
+    assert 'cifar-100-python.tar.gz' in message
+    assert not (tmp_path / 'code_ran').exists()
+    # The stock reader would have run it: the file really carries code.
+    pickle.loads(train.read_bytes())
+    assert (tmp_path / 'code_ran').exists()
+
+
+def test_numpy_1_and_python_2_cifar_pickles_load():
+    """The official files: Python 2 strings (latin-1) and numpy arrays
+    pickled under numpy 1's module name, numpy.core.multiarray."""
+    array = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    data = pickle.dumps(dict(data=array, labels=[1, 2]), protocol=2)
+    data = data.replace(b'numpy._core.multiarray', b'numpy.core.multiarray')
+    assert b'cnumpy.core.multiarray\n_reconstruct' in data
+    loaded = load_data_pickle(data, 'batch', 'fix')
+    assert np.array_equal(loaded['data'], array)
+    assert loaded['labels'] == [1, 2]
+    # Python 2's str is read as latin-1 text, as MMPretrain reads it.
+    py2_text = b'\x80\x02U\x04caf\xe9q\x00.'  # SHORT_BINSTRING 'caf\xe9'
+    assert load_data_pickle(py2_text, 'meta', 'fix') == 'caf\xe9'
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'not a batch'])
+def test_a_damaged_cifar_file_is_named_with_the_fix(damage, make_cifar,
+                                                   tmp_path):
+    root = make_cifar('cifar10', num_per_class=1, root=tmp_path)
+    batch = root / 'cifar-10-batches-py' / 'data_batch_3'
+    if damage == 'truncated':
+        batch.write_bytes(batch.read_bytes()[:200])
+        expected = 'is damaged'
+    else:
+        batch.write_bytes(pickle.dumps(dict(data=np.zeros((2, 5)),
+                                            labels=[0, 1])))
+        expected = 'is not a CIFAR batch'
+    with pytest.raises(UserInputError) as error:
+        OfflineCIFAR10(data_root=str(root), split='train')
+    message = str(error.value)
+    assert str(batch) in message and expected in message
+    assert 'cifar-10-python.tar.gz' in message and '\n' not in message
+
+
+def test_bytes_only_in_latin_1():
+    """Protocol 2 writes bytes as _codecs.encode(text, 'latin1'); another
+    codec is refused."""
+    assert load_data_pickle(pickle.dumps(b'\x00\xff', protocol=2), 'f',
+                            'fix') == b'\x00\xff'
+    rot13 = pickle.dumps(b'x', protocol=2).replace(b'latin1', b'rot13_')
+    with pytest.raises(UserInputError, match="f is damaged.*'rot13_'"):
+        load_data_pickle(rot13, 'f', 'fix')
+
+
+@pytest.mark.slow
+def test_training_on_a_tampered_cifar_never_runs_its_code(
+        make_cifar, tmp_path):
+    """The tried attack: tools/train.py on CIFAR-100 files whose pickle
+    calls os.system stops with one line, and the command never ran."""
+    root = tampered_cifar100(make_cifar, tmp_path)
+    result = run([
+        sys.executable, 'tools/train.py',
+        'configs/teachers/resnet56_cifar100.py', '--work-dir',
+        tmp_path / 'work', '--cfg-options', 'train_cfg.max_epochs=1',
+        *[f'{split}_dataloader.dataset.data_root={root}'
+          for split in ('train', 'val', 'test')]
+    ])
+    assert_user_error(result, 'cifar-100-python/train asks to call',
+                      'nothing of it was run')
+    assert not (tmp_path / 'code_ran').exists()

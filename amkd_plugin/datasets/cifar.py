@@ -2,19 +2,27 @@
 """CIFAR-10/100 datasets that work offline and on tiny test copies."""
 from typing import List
 
-from mmengine.fileio import exists, join_path
+import mmengine.dist as dist
+import numpy as np
+from mmengine.fileio import exists, get, join_path
 from mmpretrain.datasets import CIFAR10, CIFAR100
 from mmpretrain.datasets.utils import check_md5 as md5_matches
+from mmpretrain.datasets.utils import download_and_extract_archive
 from mmpretrain.registry import DATASETS
+
+from amkd_plugin.utils import UserInputError
+from amkd_plugin.utils.safe_pickle import load_data_pickle
 
 
 class _OfflineCIFARMixin:
     """Offline behaviour shared by :class:`OfflineCIFAR10` and
     :class:`OfflineCIFAR100`.
 
-    Reading, label parsing and the optional download stay in MMPretrain's
-    :class:`~mmpretrain.datasets.CIFAR10`; this mixin only changes the
-    defaults (no download, no md5 check) and turns missing files into one
+    The files, MMPretrain's layout and labels, are read with a restricted
+    unpickler (:func:`~amkd_plugin.utils.safe_pickle.load_data_pickle`)
+    instead of MMPretrain's ``pickle.loads``: a file that carries code is
+    refused before any of it runs, and a damaged one is named in one line.
+    Defaults: no download, no md5 check; missing files raise one
     :class:`FileNotFoundError` that explains how to get them.
 
     Args:
@@ -49,7 +57,7 @@ class _OfflineCIFARMixin:
             data_root=data_root, split=split, download=download, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """Check the files, then load them with MMPretrain's CIFAR code.
+        """Check the files, then read them without running any code.
 
         Returns:
             list[dict]: One ``dict(img=HxWx3 uint8 array, gt_label=int)`` per
@@ -58,10 +66,50 @@ class _OfflineCIFARMixin:
         Raises:
             FileNotFoundError: If files are missing and ``download`` is False.
             RuntimeError: If ``check_md5`` is True and a checksum differs.
+            UserInputError: If a file is damaged or names anything but
+                plain values and numpy arrays.
         """
-        if not self.download:
-            self._raise_if_incomplete()
-        return super().load_data_list()
+        root = self.data_prefix['root']
+        if self.download and dist.is_main_process() and \
+                not self._check_integrity():
+            download_and_extract_archive(
+                self.url, root, filename=self.filename, md5=self.tgz_md5)
+        dist.barrier()
+        self._raise_if_incomplete()
+        files = self.train_list if self.split == 'train' else self.test_list
+        images, labels = [], []
+        for name, _ in files:
+            entry = self._read(name)
+            data = entry.get('data') if isinstance(entry, dict) else None
+            found = entry.get('labels', entry.get('fine_labels')) if (
+                data is not None) else None
+            if not (isinstance(data, np.ndarray) and data.dtype == np.uint8
+                    and data.ndim == 2 and data.shape[1] == 3 * 32 * 32
+                    and found is not None and len(found) == len(data)):
+                raise UserInputError(
+                    f'{self._file(name)} is not a CIFAR batch (a dict of '
+                    "'data', N x 3072 uint8, and N labels). "
+                    f'{self._fix()}')
+            images.append(data)
+            labels.extend(found)
+        images = np.vstack(images).reshape(-1, 3, 32, 32).transpose(
+            0, 2, 3, 1)  # HWC, as MMPretrain's CIFAR gives them
+        if self.CLASSES is None:
+            meta = self._read(self.meta['filename'])
+            self._metainfo.setdefault('classes', meta[self.meta['key']])
+        return [dict(img=img, gt_label=int(label))
+                for img, label in zip(images, labels)]
+
+    def _file(self, name: str) -> str:
+        return join_path(self.data_prefix['root'], self.base_folder, name)
+
+    def _fix(self) -> str:
+        return (f'Extract the official archive ({self.url}) into data_root '
+                f'({self.data_prefix["root"]}) again.')
+
+    def _read(self, name: str):
+        path = self._file(name)
+        return load_data_pickle(get(path), path, self._fix())
 
     def _expected_files(self) -> List[list]:
         """All ``[file name, md5 or None]`` entries of the archive."""
