@@ -21,7 +21,7 @@ from mmpretrain.registry import DATASETS
 
 from amkd_plugin.bank import BoundaryBankFile, add_bank_loader
 from amkd_plugin.datasets import OfflineFashionMNIST, stratified_indices
-from amkd_plugin.utils import UserValueError
+from amkd_plugin.utils import UserInputError, UserValueError
 
 DATASET_CFG = REPO / 'configs/_base_/datasets/fashion_mnist.py'
 LOWDATA_CFG = REPO / 'configs/_base_/datasets/fashion_mnist_lowdata.py'
@@ -53,6 +53,32 @@ def test_missing_files_say_how_to_get_them(tmp_path):
     message = str(info.value)
     assert 'bash scripts/get_data.sh fashion-mnist' in message
     assert 't10k-images-idx3-ubyte' in message and '\n' not in message
+
+
+@pytest.mark.parametrize('damage, expected', [
+    ('truncated', 'bytes where its header promises'),
+    ('garbled', 'not its header'),
+    ('counts', 'has 20 images but 19 labels for the test split'),
+])
+def test_damaged_files_are_named_with_the_fix(damage, expected,
+                                               make_fashion_mnist):
+    root = make_fashion_mnist(num_per_class=2)
+    images = root / 't10k-images-idx3-ubyte'
+    labels = root / 't10k-labels-idx1-ubyte'
+    if damage == 'truncated':
+        images.write_bytes(images.read_bytes()[:-100])
+    elif damage == 'garbled':
+        images.write_bytes(b'\x00' * 64 + images.read_bytes()[64:])
+    else:  # a header that agrees with a file one label short
+        data = labels.read_bytes()
+        labels.write_bytes(data[:4] + (19).to_bytes(4, 'big') + data[8:-1])
+    with pytest.raises(UserInputError) as info:
+        OfflineFashionMNIST(data_root=str(root), split='test')
+    message = str(info.value)
+    assert expected in message and '\n' not in message
+    assert 'bash scripts/get_data.sh fashion-mnist' in message
+    if damage != 'counts':
+        assert str(images) in message
 
 
 def test_stratified_indices_keep_every_class_in_proportion():
