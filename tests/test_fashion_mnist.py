@@ -3,6 +3,7 @@
 configs, the bank on 2-D grey images, and one AMKD run through the tools,
 all on tiny IDX files in the genuine format (``conftest.py``)."""
 import collections
+import gzip
 import json
 import os
 import subprocess
@@ -167,6 +168,25 @@ def test_get_data_puts_checked_files(tmp_path):
     assert 't10k 10000 images, 1000 per class: ok' in result.stdout
     assert len(OfflineFashionMNIST(data_root=str(tmp_path),
                                    split='test')) == 10000
+
+
+def test_get_data_refuses_files_that_are_not_the_release(
+        make_fashion_mnist, tmp_path):
+    """Files of the right format and counts but other content (the tiny
+    copy here; a tampered one elsewhere) fail the release's SHA-256."""
+    source = make_fashion_mnist(num_per_class=1)
+    package = tmp_path / 'package'
+    package.mkdir()
+    for path in source.iterdir():
+        (package / f'{path.name}.gz').write_bytes(
+            gzip.compress(path.read_bytes()))
+    dest = tmp_path / 'data'
+    result = run(['bash', 'scripts/get_data.sh', 'fashion-mnist', dest],
+                 env=dict(FASHION_MNIST_PACKAGE=str(package)))
+    assert_user_error(result, 'is not the Fashion-MNIST release',
+                      'run this script again')
+    refused = result.stderr.split()[1]
+    assert not Path(refused).exists()
 
 
 @pytest.mark.slow
