@@ -31,7 +31,7 @@ from amkd_plugin.engine import AtomicLocalBackend
 from amkd_plugin.engine.hooks import (NonFiniteLossError, NonFiniteLossHook,
                                       non_finite_loss_hook)
 from amkd_plugin.apis import resume_checkpoint
-from amkd_plugin.utils import UserInputError
+from amkd_plugin.utils import UserInputError, lock_work_dir
 
 NAN, INF = float('nan'), float('inf')
 
@@ -412,3 +412,53 @@ def errors(output: str) -> str:
     return '\n'.join(line for line in output.splitlines()
                      if 'rror' in line or 'Traceback' in line)[-4000:]
 
+
+
+HOLD = ('import sys, time; from amkd_plugin.utils import lock_work_dir; '
+        'lock_work_dir(sys.argv[1], "holder"); print("held", flush=True); '
+        'time.sleep(60)')
+
+
+def test_a_live_training_s_work_dir_is_refused_a_dead_one_s_is_not(
+        tmp_path):
+    holder = subprocess.Popen([sys.executable, '-c', HOLD, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == 'held\n'
+        with pytest.raises(UserInputError) as error:
+            lock_work_dir(str(tmp_path), 'second')
+        assert str(error.value).startswith(
+            f'{tmp_path} is in use by a live training (pid {holder.pid}: '
+            'holder)')
+    finally:
+        holder.kill()  # SIGKILL: no chance to tidy the lock file up
+        holder.wait()
+    assert (tmp_path / 'train.lock').exists()
+    lock_work_dir(str(tmp_path), 'after the holder died')
+    assert (tmp_path / 'train.lock').read_text() == (
+        f'pid {os.getpid()}: after the holder died\n')
+
+
+@pytest.mark.slow
+def test_a_second_training_in_a_live_work_dir_refuses(tmp_path):
+    """The tried case: a second tools/train.py in the work dir of one that
+    is training refuses in one line; once the first is killed, training
+    there resumes."""
+    first = subprocess.Popen(
+        [sys.executable, 'tools/train.py', DIGITS_TEACHER_CFG, '--work-dir',
+         tmp_path, '--cfg-options', *SMALL, 'train_cfg.max_epochs=50'],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / 'epoch_1.pth').exists():
+            assert first.poll() is None and time.time() < deadline
+            time.sleep(0.5)
+        second = train(DIGITS_TEACHER_CFG, tmp_path, 'train_cfg.max_epochs=2')
+        assert_user_error(second, f'{tmp_path} is in use by a live training',
+                          f'pid {first.pid}')
+    finally:
+        first.kill()
+        first.wait()
+    assert_ok(train(DIGITS_TEACHER_CFG, tmp_path, 'train_cfg.max_epochs=2',
+                    resume=True))

@@ -6,13 +6,14 @@ Example:
 """
 import argparse
 import os
+import sys
 
 from mmengine.config import Config
 
 from amkd_plugin.apis import check_model_checkpoint, resume_checkpoint
 from amkd_plugin.utils import (add_run_arguments, build_runner,
-                               parse_run_args, run_config, tool_main, unwrap,
-                               use_amp)
+                               lock_work_dir, parse_run_args, run_config,
+                               tool_main, unwrap, use_amp)
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,6 +68,9 @@ def merge_args(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = merge_args(args)
+    # One training per work dir: its first process (rank 0) holds it.
+    if int(os.environ.get('RANK', 0)) == 0:
+        lock_work_dir(cfg.work_dir, ' '.join(sys.argv))
     runner = build_runner(cfg)
     if cfg.get('load_from'):
         # One line for a missing, unreadable, unsafe or other model's file:

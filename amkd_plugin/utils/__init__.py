@@ -3,13 +3,13 @@ from .cli import (add_run_arguments, build_runner, format_metrics,
                   parse_run_args, run_config, set_work_dir, tool_main, unwrap,
                   use_amp)
 from .errors import UserInputError, UserValueError
-from .files import sha256, write_atomically
+from .files import lock_work_dir, sha256, write_atomically
 from .modes import eval_mode
 from .registry import build_in_mmrazor
 
 __all__ = [
     'UserInputError', 'UserValueError', 'add_run_arguments',
     'build_in_mmrazor', 'build_runner', 'eval_mode', 'format_metrics',
-    'parse_run_args', 'run_config', 'set_work_dir', 'sha256', 'tool_main',
-    'unwrap', 'use_amp', 'write_atomically'
+    'lock_work_dir', 'parse_run_args', 'run_config', 'set_work_dir',
+    'sha256', 'tool_main', 'unwrap', 'use_amp', 'write_atomically'
 ]

@@ -1,10 +1,14 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Files: written so that a kill never leaves half of one, and hashed."""
+"""Files: written so that a kill never leaves half of one, hashed, and
+the lock of a training's work dir."""
+import fcntl
 import hashlib
 import os
 import os.path as osp
 from pathlib import Path
 from typing import Union
+
+from .errors import UserInputError
 
 
 def write_atomically(path: Union[str, Path], data: bytes) -> None:
@@ -42,3 +46,41 @@ def sha256(path: Union[str, Path]) -> str:
         for block in iter(lambda: f.read(1 << 20), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+_HELD = []  # the open lock files: closing one would release its lock
+
+
+def lock_work_dir(work_dir: str, command: str) -> None:
+    """Hold ``<work_dir>/train.lock`` until this process ends.
+
+    Two trainings in one work dir write the same checkpoint names and logs
+    over each other. An advisory ``flock`` that the kernel releases when
+    its holder dies, by any signal, so a lock left by a dead training never
+    blocks the next.
+
+    Args:
+        work_dir (str): The training's work dir (created if missing).
+        command (str): This training's command, for the other's message.
+
+    Raises:
+        UserInputError: If a live process holds the lock.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, 'train.lock')
+    handle = open(path, 'a+')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or 'another process'
+        handle.close()
+        raise UserInputError(
+            f'{work_dir} is in use by a live training ({holder}); wait for '
+            'it to end, stop it, or give this one another --work-dir.'
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f'pid {os.getpid()}: {command}\n')
+    handle.flush()
+    _HELD.append(handle)
