@@ -29,7 +29,7 @@ import amkd_plugin  # noqa: F401  (registers the parts)
 from amkd_plugin.bank import BoundaryBankFile
 from amkd_plugin.engine import AtomicLocalBackend
 from amkd_plugin.engine.hooks import (NonFiniteLossError, NonFiniteLossHook,
-                                      non_finite_loss_hook)
+                                      PreemptionHook, non_finite_loss_hook)
 from amkd_plugin.apis import resume_checkpoint
 from amkd_plugin.utils import UserInputError, lock_work_dir
 
@@ -462,3 +462,135 @@ def test_a_second_training_in_a_live_work_dir_refuses(tmp_path):
         first.wait()
     assert_ok(train(DIGITS_TEACHER_CFG, tmp_path, 'train_cfg.max_epochs=2',
                     resume=True))
+
+
+def sigterm_mid_epoch(command: list, work_dir: Path, marker: str,
+                      targets) -> subprocess.CompletedProcess:
+    """Start ``command``, SIGTERM ``targets(job)`` once ``marker`` is in
+    its output (a log line inside an epoch), collect what it printed."""
+    job = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, 'OMP_NUM_THREADS': '1',
+                                'PYTHON': sys.executable,
+                                'PORT': str(free_port())})
+    lines = []
+    for line in job.stdout:
+        lines.append(line)
+        if marker in line:
+            for pid in targets(job):
+                os.kill(pid, signal.SIGTERM)
+            break
+    lines += job.stdout.readlines()
+    job.wait(timeout=600)
+    return subprocess.CompletedProcess(command, job.returncode,
+                                       ''.join(lines), '')
+
+
+def final_weights(work_dir: Path, epochs: int) -> dict:
+    return torch.load(work_dir / f'epoch_{epochs}.pth',
+                      weights_only=True)['state_dict']
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    assert [key for key in a if not torch.equal(a[key], b[key])] == []
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_saves_and_resumes_bit_for_bit(
+        tmp_path, trained_digits_teacher):
+    """Online AMKD on 256 digits (4 iterations an epoch): SIGTERM during
+    epoch 2; the run finishes its iteration, saves it, stops with one line
+    and exit 143; --resume goes on inside the epoch and ends with the
+    uninterrupted run's weights."""
+    options = [*ONLINE, 'train_cfg.max_epochs=3',
+               f'model.teacher_ckpt={trained_digits_teacher}']
+    assert_ok(train(DIGITS_AMKD_CFG, tmp_path / 'straight', *options))
+
+    stopped = tmp_path / 'stopped'
+    command = [sys.executable, 'tools/train.py', DIGITS_AMKD_CFG,
+               '--work-dir', str(stopped), '--cfg-options', *SMALL, *options]
+    result = sigterm_mid_epoch(command, stopped, 'Epoch(train) [2][1/4]',
+                               lambda job: [job.pid])
+    assert result.returncode == 128 + signal.SIGTERM, result.stdout[-3000:]
+    lines = [line for line in result.stdout.splitlines()
+             if line.startswith('error: ')]
+    assert len(lines) == 1 and 'Traceback' not in result.stdout
+    saved = sorted(stopped.glob('iter_*.pth'))
+    # Iterations 5-8 are epoch 2's: it stops inside the epoch.
+    assert len(saved) == 1 and saved[0].name in ('iter_5.pth', 'iter_6.pth',
+                                                 'iter_7.pth')
+    assert lines[0] == (
+        f'error: stopped by SIGTERM after iteration {saved[0].stem[5:]} '
+        f'(epoch 2); saved {saved[0]}. Go on with the same command and '
+        '--resume.')
+    assert not (stopped / 'epoch_2.pth').exists()
+
+    resumed = train(DIGITS_AMKD_CFG, stopped, *options, resume=True)
+    assert_ok(resumed)
+    assert 'Resumed inside epoch 2: going on from its batch' in \
+        resumed.output
+    assert_same_weights(final_weights(tmp_path / 'straight', 3),
+                        final_weights(stopped, 3))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not osp.isdir('/proc'), reason='finds ranks in /proc')
+def test_sigterm_to_two_ranks_stops_both_at_one_iteration(
+        tmp_path, trained_digits_teacher):
+    """As a scheduler does it: SIGTERM to every rank of 2 gloo ranks
+    during epoch 2; one checkpoint, written once; --resume ends with the
+    uninterrupted run's weights."""
+    options = ['--cfg-options', *SMALL, *ONLINE, 'train_cfg.max_epochs=3',
+               'env_cfg.dist_cfg.backend=gloo',
+               f'model.teacher_ckpt={trained_digits_teacher}']
+
+    def dist_train(work_dir: Path, *extra: str) -> list:
+        return ['bash', 'tools/dist_train.sh', DIGITS_AMKD_CFG, '2',
+                '--work-dir', str(work_dir), *extra, *options]
+
+    def finish(command: list) -> None:
+        job = subprocess.run(command, cwd=REPO, capture_output=True,
+                             text=True, timeout=600,
+                             env={**os.environ, 'PYTHON': sys.executable,
+                                  'PORT': str(free_port()),
+                                  'OMP_NUM_THREADS': '1'})
+        assert job.returncode == 0, errors(job.stdout + job.stderr)
+
+    finish(dist_train(tmp_path / 'straight'))
+    stopped = tmp_path / 'stopped'
+
+    # dist_train.sh execs torchrun, whose children are the ranks.
+    result = sigterm_mid_epoch(dist_train(stopped), stopped,
+                               'Epoch(train) [2][1/2]',
+                               lambda job: children(job.pid))
+    assert result.returncode != 0
+    assert len(list(stopped.glob('iter_*.pth'))) == 1, errors(result.stdout)
+    assert result.stdout.count('error: stopped by SIGTERM after iteration') \
+        == 2  # both ranks, at the same iteration
+    finish(dist_train(stopped, '--resume'))
+    assert_same_weights(final_weights(tmp_path / 'straight', 3),
+                        final_weights(stopped, 3))
+
+
+STUCK = ('import os, signal, time; '
+         'from amkd_plugin.engine.hooks import PreemptionHook; '
+         'hook = PreemptionHook(grace=1); hook.before_train(None); '
+         'os.kill(os.getpid(), signal.SIGTERM); time.sleep(60)')
+
+
+def test_an_iteration_past_the_grace_period_ends_the_process():
+    """A signal, then an iteration that never ends: the process ends at the
+    grace period with one line, as the signal would have ended it."""
+    start = time.time()
+    result = run([sys.executable, '-c', STUCK], timeout=60)
+    assert time.time() - start < 30
+    assert result.returncode == 128 + signal.SIGTERM
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: stopped by SIGTERM: the iteration in flight did not end '
+        'within 1 s; resume from the newest checkpoint with --resume.')
+
+
+def test_the_grace_period_must_be_positive():
+    with pytest.raises(UserInputError, match='grace must be > 0 s'):
+        PreemptionHook(grace=0)

@@ -25,8 +25,12 @@ def draws() -> tuple:
     return random.random(), np.random.random(), torch.rand(()).item()
 
 
-def runner_at(epoch: int, seed: int = 7, rank: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(seed=seed, epoch=epoch, rank=rank)
+def runner_at(epoch: int, seed: int = 7, rank: int = 0,
+              done: int = 0) -> SimpleNamespace:
+    """A runner at the start of ``epoch`` of 4 iterations, or ``done``
+    iterations into it."""
+    return SimpleNamespace(seed=seed, epoch=epoch, rank=rank,
+                           iter=4 * epoch + done, train_dataloader=[0] * 4)
 
 
 def test_registered_in_mmengine_root():
@@ -44,6 +48,20 @@ def test_each_epoch_draws_are_a_function_of_seed_epoch_and_rank():
     for other in (runner_at(4), runner_at(3, seed=8), runner_at(3, rank=1)):
         hook.before_train_epoch(other)
         assert all(a != b for a, b in zip(draws(), first))
+
+
+def test_an_epoch_resumed_inside_keeps_the_checkpoint_s_states():
+    """A run resumed from a checkpoint inside an epoch (PreemptionHook's)
+    goes on with the states loaded from it, not the epoch's seeds."""
+    hook = RandomStateHook()
+    hook.before_train_epoch(runner_at(3))
+    first = draws()  # the epoch's first batch
+    checkpoint = {}
+    hook.before_save_checkpoint(None, checkpoint)  # saved after it
+    expected = draws()
+    hook.after_load_checkpoint(None, checkpoint)
+    hook.before_train_epoch(runner_at(3, done=2))
+    assert draws() == expected != first
 
 
 def test_states_survive_a_weights_only_checkpoint():

@@ -33,7 +33,8 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
         try:
             main()
         except (UserInputError, FileNotFoundError) as error:
-            sys.exit(f'error: {error}')
+            print(f'error: {error}', file=sys.stderr, flush=True)
+            sys.exit(getattr(error, 'exit_code', 1))
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()

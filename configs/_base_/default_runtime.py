@@ -20,6 +20,8 @@ default_hooks = dict(
     random_state=dict(type='RandomStateHook'),
     # Stop at the first NaN/Inf loss instead of training on NaN weights.
     non_finite_loss=dict(type='NonFiniteLossHook'),
+    # On SIGTERM/SIGINT: finish the iteration, save it, stop (resumable).
+    preemption=dict(type='PreemptionHook'),
 )
 
 env_cfg = dict(

@@ -116,10 +116,10 @@ class AdversarialBoundaryHook(Hook):
             self._sums[key] += attacked * stats.get(stat, 0.)
         self._sums['attacked'] += attacked
         if self._by_iteration:
-            self._gather_rank_states(runner)
+            self.gather_rank_states(runner)
 
     def after_train_epoch(self, runner) -> None:
-        self._gather_rank_states(runner)
+        self.gather_rank_states(runner)
         sums = self._sums
         self._sums = dict.fromkeys(sums, 0.)
         if sums['attacked'] > 0 and sums['clean'] > 0:
@@ -149,7 +149,7 @@ class AdversarialBoundaryHook(Hook):
             per_rank[rank] if per_rank and len(per_rank) == world_size else
             state['attack'])
 
-    def _gather_rank_states(self, runner) -> None:
+    def gather_rank_states(self, runner) -> None:
         """Every rank's random state, for rank 0 to save.
 
         Each rank draws the targets of its own boundary samples, as many as

@@ -1,10 +1,11 @@
 # Copyright (c) amkd-mmrazor contributors.
 import logging
 import random
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import torch
+from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
@@ -32,7 +33,8 @@ class RandomStateHook(Hook):
       seed torch gives it, which the epoch's seeding made a function of
       ``(seed, epoch, rank, worker)``;
     - saves the generators' states with every checkpoint and restores them
-      on resume, for loops without epochs (``IterBasedTrainLoop``).
+      on resume, for loops without epochs (``IterBasedTrainLoop``) and for
+      a run resumed inside an epoch, whose epoch is not seeded again.
 
     Persistent workers keep one stream over all epochs, which a resumed run
     cannot continue; the hook warns about them (use
@@ -44,6 +46,9 @@ class RandomStateHook(Hook):
     """
 
     priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self._rank_states: Optional[List[dict]] = None
 
     def before_train(self, runner) -> None:
         loader = runner.train_dataloader
@@ -59,13 +64,31 @@ class RandomStateHook(Hook):
                     level=logging.WARNING)
 
     def before_train_epoch(self, runner) -> None:
-        seed_everything(epoch_seeds(runner.seed, runner.epoch, runner.rank))
+        # Resumed inside the epoch (PreemptionHook's checkpoints): the
+        # states the checkpoint holds are where the epoch stood.
+        if runner.iter == runner.epoch * len(runner.train_dataloader):
+            seed_everything(
+                epoch_seeds(runner.seed, runner.epoch, runner.rank))
+
+    def gather_rank_states(self, runner) -> None:
+        """Every rank's states, for rank 0 to save with a checkpoint taken
+        inside an epoch (``PreemptionHook`` calls it on every rank): from
+        there each rank goes on with its own stream, not rank 0's."""
+        if get_dist_info()[1] > 1:
+            self._rank_states = all_gather_object(get_states())
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = get_states()
+        if self._rank_states is not None:
+            checkpoint[f'{CHECKPOINT_KEY}_per_rank'] = self._rank_states
+            self._rank_states = None
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if CHECKPOINT_KEY in checkpoint:
+        per_rank = checkpoint.get(f'{CHECKPOINT_KEY}_per_rank')
+        rank, world_size = get_dist_info()
+        if per_rank and len(per_rank) == world_size:
+            set_states(per_rank[rank])
+        elif CHECKPOINT_KEY in checkpoint:
             set_states(checkpoint[CHECKPOINT_KEY])
 
 
