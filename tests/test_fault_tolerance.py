@@ -31,7 +31,8 @@ from amkd_plugin.engine import AtomicLocalBackend
 from amkd_plugin.engine.hooks import (NonFiniteLossError, NonFiniteLossHook,
                                       PreemptionHook, non_finite_loss_hook)
 from amkd_plugin.apis import resume_checkpoint
-from amkd_plugin.utils import UserInputError, lock_work_dir
+from amkd_plugin.utils import (DiskFullError, UserInputError, lock_work_dir,
+                               write_atomically)
 
 NAN, INF = float('nan'), float('inf')
 
@@ -594,3 +595,88 @@ def test_an_iteration_past_the_grace_period_ends_the_process():
 def test_the_grace_period_must_be_positive():
     with pytest.raises(UserInputError, match='grace must be > 0 s'):
         PreemptionHook(grace=0)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real file system of a few MB (tmpfs), to fill up; resizable."""
+    mount = tmp_path / 'disk'
+    mount.mkdir()
+
+    def make(size: str) -> Path:
+        done = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}',
+                               'tmpfs', str(mount)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip('cannot mount a tmpfs here (needs root): '
+                        f'{done.stderr.decode().strip()}')
+        return mount
+
+    yield make
+    subprocess.run(['umount', str(mount)], capture_output=True)
+
+
+def resize(mount: Path, size: str) -> None:
+    subprocess.run(['mount', '-o', f'remount,size={size}', str(mount)],
+                   check=True)
+
+
+def test_a_full_disk_keeps_the_previous_file_and_names_the_bytes(
+        tiny_disk):
+    disk = tiny_disk('1m')
+    target = disk / 'checkpoint.pth'
+    write_atomically(target, b'good')
+    with pytest.raises(DiskFullError) as error:
+        write_atomically(target, b'x' * 2 * 2**20)
+    message = str(error.value)
+    assert message.startswith(f'No space left for {target}: it needs '
+                              '2,097,152 bytes, ')
+    assert 'bytes are free there' in message and '\n' not in message
+    assert target.read_bytes() == b'good'
+    assert sorted(p.name for p in disk.iterdir()) == ['checkpoint.pth']
+
+
+def test_a_bank_that_does_not_fit_fails_before_the_attack(tiny_disk):
+    """Reserved at creation: no SIGBUS from the memory map later, and no
+    partial bank left to resume."""
+    disk = tiny_disk('1m')
+    with pytest.raises(DiskFullError) as error:
+        BoundaryBankFile.create(str(disk / 'bank'), num=2000, num_targets=1,
+                                image_shape=(32, 32, 3), num_classes=10)
+    assert str(error.value).startswith(f'No space left for {disk / "bank"}')
+    assert list(disk.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_training_on_a_full_disk_stops_with_one_line_and_resumes(
+        tiny_disk):
+    """Checkpoints of the digits teacher (about 2.7 MB each) on a 7 MB
+    disk: the third does not fit; one line, no signal, the second intact;
+    with room made, --resume goes on from it."""
+    disk = tiny_disk('7m')
+    result = train(DIGITS_TEACHER_CFG, disk, 'train_cfg.max_epochs=4',
+                   'default_hooks.checkpoint.max_keep_ckpts=4')
+    assert_user_error(result, 'No space left for ', 'run the same command '
+                      'again (with --resume for a training)')
+    assert result.returncode > 0  # an exit, not a signal
+    assert not list(disk.glob('*.tmp'))
+    newest = max(disk.glob('epoch_*.pth'), key=lambda p: p.stat().st_mtime)
+    torch.load(newest, weights_only=True)
+    resize(disk, '64m')
+    resumed = train(DIGITS_TEACHER_CFG, disk, 'train_cfg.max_epochs=4',
+                    'default_hooks.checkpoint.max_keep_ckpts=4', resume=True)
+    assert_ok(resumed)
+    assert f'resumed epoch: {newest.stem[6:]}' in resumed.output
+    torch.load(disk / 'epoch_4.pth', weights_only=True)
+
+
+@pytest.mark.slow
+def test_a_bank_build_on_a_full_disk_is_one_line_not_sigbus(
+        tiny_disk, trained_digits_teacher):
+    """The tried case: the digits AMKD run with its work dir on a 4 MB
+    file system died of SIGBUS in the bank build."""
+    disk = tiny_disk('4m')
+    result = run([sys.executable, 'tools/train.py', DIGITS_AMKD_CFG,
+                  '--work-dir', disk, '--cfg-options',
+                  f'model.teacher_ckpt={trained_digits_teacher}'])
+    assert_user_error(result, f'No space left for {disk / "boundary_bank"}')
+    assert result.returncode > 0

@@ -18,7 +18,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import amkd_plugin
-from amkd_plugin.utils import UserInputError, sha256
+from amkd_plugin.utils import UserInputError, save_atomically, sha256
 from amkd_plugin.utils.fragments import merge_fragments
 from .checkpoint import (check_state_dict, load_teacher_checkpoint,
                          read_checkpoint, resolve_model_config,
@@ -259,7 +259,7 @@ def export_student(config: str,
     cfg_path = osp.join(out_dir, 'student.py')
     ckpt_path = osp.join(out_dir, 'student.pth')
     exported_cfg.dump(cfg_path)
-    torch.save(dict(meta=meta, state_dict=weights), ckpt_path)
+    save_atomically(dict(meta=meta, state_dict=weights), ckpt_path)
     return Exported(cfg_path, ckpt_path, meta, len(weights),
                     left_out_summary(source['state_dict']))
 
@@ -290,4 +290,4 @@ def convert_teacher(src: str, dst: str, config: str) -> None:
         config=config,
         converted_by='tools/convert_teacher.py')
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save(dict(meta=meta, state_dict=model.state_dict()), dst)
+    save_atomically(dict(meta=meta, state_dict=model.state_dict()), dst)

@@ -11,7 +11,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from amkd_plugin.utils import UserValueError, write_atomically
+from amkd_plugin.utils import (DiskFullError, UserValueError, reserve,
+                               write_atomically)
 
 # name -> (dtype, shape after the leading N) of every array of a bank.
 # ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape,
@@ -212,6 +213,19 @@ class BoundaryBankFile:
                 shape=shapes[name])
             for name, (dtype, _) in ARRAY_SPECS.items()
         }
+        # The maps are sparse: a full disk would meet the build as SIGBUS
+        # at some image; reserved now, it is one line before any attack.
+        needed = sum(array.nbytes for array in arrays.values())
+        try:
+            for name in arrays:
+                reserve(osp.join(partial, f'{name}.npy'), '')
+        except DiskFullError:
+            del arrays
+            shutil.rmtree(partial, ignore_errors=True)
+            raise DiskFullError(
+                path, needed, 'Free space there, or build the bank on a '
+                'larger disk (--work-dir), then run the same command again.'
+            ) from None
         full_meta = dict(
             format_version=FORMAT_VERSION,
             num=int(num),

@@ -14,7 +14,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from torch import nn
 
-from .errors import UserInputError
+from .errors import DiskFullError, UserInputError
+from .files import is_disk_full
 from .fragments import merge_fragments
 
 
@@ -33,8 +34,19 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
         try:
             main()
         except (UserInputError, FileNotFoundError) as error:
+            if not hasattr(error, 'exit_code'):
+                sys.exit(f'error: {error}')
+            # An exit status of its own (128 + signal of a preemption).
             print(f'error: {error}', file=sys.stderr, flush=True)
-            sys.exit(getattr(error, 'exit_code', 1))
+            sys.exit(error.exit_code)
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            # A write that has no size of its own to report (a log line,
+            # a metrics dump): the path, and what to do.
+            sys.exit('error: ' + str(DiskFullError(
+                error.filename or 'a file', None, 'Free space there, then '
+                'run the same command again (with --resume for a training).')))
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()

@@ -1,14 +1,18 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Files: written so that a kill never leaves half of one, hashed, and
 the lock of a training's work dir."""
+import errno
 import fcntl
 import hashlib
+import io
 import os
 import os.path as osp
 from pathlib import Path
 from typing import Union
 
-from .errors import UserInputError
+import torch
+
+from .errors import DiskFullError, UserInputError
 
 
 def write_atomically(path: Union[str, Path], data: bytes) -> None:
@@ -16,7 +20,9 @@ def write_atomically(path: Union[str, Path], data: bytes) -> None:
 
     The bytes go to ``<path>.tmp`` beside it, are flushed to disk, then
     renamed over ``path``, which POSIX makes atomic. A ``.tmp`` left by a
-    kill is overwritten by the next write of the same path.
+    kill is overwritten by the next write of the same path; a full disk
+    raises :class:`DiskFullError` (the path, the bytes it needed) with no
+    ``.tmp`` left.
     """
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     partial = f'{path}.tmp'
@@ -26,10 +32,49 @@ def write_atomically(path: Union[str, Path], data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as error:
         if osp.exists(partial):
             os.remove(partial)
+        if is_disk_full(error):
+            raise DiskFullError(
+                str(path), len(data),
+                f'{path} was left as it was. Free space there, then run the '
+                'same command again (with --resume for a training).'
+            ) from None
         raise
+
+
+def save_atomically(obj, path: Union[str, Path]) -> None:
+    """``torch.save(obj, path)`` through :func:`write_atomically`."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomically(path, buffer.getvalue())
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is a write that found no room (or no quota)."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC,
+                                                          errno.EDQUOT)
+
+
+def reserve(path: Union[str, Path], fix: str) -> None:
+    """Allocate the blocks of the whole file ``path`` now.
+
+    A memory-mapped file is sparse until written: a write through the map
+    that finds the disk full kills the process with SIGBUS, no message.
+    Reserved first, it fails here instead, as one line.
+
+    Raises:
+        DiskFullError: If the file system has no room for it.
+    """
+    with open(path, 'r+b') as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as error:
+            if is_disk_full(error):
+                raise DiskFullError(str(path), size, fix) from None
+            raise
 
 
 def sha256(path: Union[str, Path]) -> str:
