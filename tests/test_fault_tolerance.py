@@ -7,6 +7,7 @@ The unit tests drive the parts directly; the ``slow`` ones run the tools.
 import logging
 import os
 import os.path as osp
+import re
 import signal
 import socket
 import subprocess
@@ -680,3 +681,16 @@ def test_a_bank_build_on_a_full_disk_is_one_line_not_sigbus(
                   f'model.teacher_ckpt={trained_digits_teacher}'])
     assert_user_error(result, f'No space left for {disk / "boundary_bank"}')
     assert result.returncode > 0
+
+
+def test_every_fault_in_the_docs_names_a_test_that_exists():
+    """docs/faults.md's table: each test it names is in the file named."""
+    rows = [line for line in (REPO / 'docs/faults.md').read_text()
+            .splitlines() if line.startswith('| ') and '::' in line]
+    assert len(rows) >= 15
+    module = None  # `::name`: in the file named last
+    for row in rows:
+        for ref in re.findall(r'`([a-z_]*\.py)?::(test_[a-z0-9_]+)`', row):
+            module = ref[0] or module
+            source = (REPO / 'tests' / module).read_text()
+            assert f'def {ref[1]}(' in source, (module, ref[1])
