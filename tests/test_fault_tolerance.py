@@ -694,3 +694,36 @@ def test_every_fault_in_the_docs_names_a_test_that_exists():
             module = ref[0] or module
             source = (REPO / 'tests' / module).read_text()
             assert f'def {ref[1]}(' in source, (module, ref[1])
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_bank_build_keeps_its_progress(
+        tmp_path, trained_digits_teacher):
+    """SIGTERM to tools/build_boundary_bank.py once a batch is recorded:
+    the next build takes the stopped one over and ends with the bank a
+    build in one go makes, byte for byte."""
+    options = ['--cfg-options', f'model.teacher_ckpt={trained_digits_teacher}']
+    command = [sys.executable, 'tools/build_boundary_bank.py',
+               DIGITS_AMKD_CFG, *options]
+    assert_ok(run([*command, '--work-dir', tmp_path / 'whole']))
+    stopped = tmp_path / 'stopped'
+    job = subprocess.Popen([*command, '--work-dir', stopped], cwd=REPO,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL,
+                           env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    deadline = time.time() + 300
+    while not list(stopped.glob('boundary_bank/*.partial-*/progress*')):
+        assert job.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    job.wait(timeout=60)
+    assert job.returncode == -signal.SIGTERM  # ended as by a kill
+    resumed = run([*command, '--work-dir', stopped])
+    assert_ok(resumed)
+    assert 'Boundary bank: resuming the killed build in' in resumed.output
+    [whole] = (tmp_path / 'whole' / 'boundary_bank').iterdir()
+    [bank] = [p for p in (stopped / 'boundary_bank').iterdir()
+              if '.partial-' not in p.name]
+    assert bank.name == whole.name
+    for path in whole.iterdir():
+        assert (bank / path.name).read_bytes() == path.read_bytes(), path
