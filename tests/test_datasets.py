@@ -15,11 +15,13 @@ from mmpretrain.datasets.categories import (CIFAR10_CATEGORIES,
                                             CIFAR100_CATEGORIES)
 from helpers import assert_user_error, run
 from mmpretrain.registry import DATASETS
+from torch.utils.data import DataLoader
 
 import amkd_plugin.datasets.cifar as offline_cifar
 from amkd_plugin.datasets import (OfflineCIFAR10, OfflineCIFAR100,
                                   SklearnDigits, TinyImageNet)
 from amkd_plugin.utils import UserInputError
+from amkd_plugin.utils.cli import own_message
 from amkd_plugin.utils.safe_pickle import UnsafePickleError, load_data_pickle
 
 CONFIG_DIR = Path(__file__).parents[1] / 'configs' / '_base_' / 'datasets'
@@ -184,6 +186,40 @@ def test_tiny_imagenet_dataloader_builds_in_mmrazor_scope(
         'mmrazor',
         data_root=str(tiny_imagenet_root))
     assert tuple(next(iter(loader))['inputs'][0].shape) == (3, 64, 64)
+
+
+def test_a_damaged_tiny_imagenet_image_is_named_with_the_fix(
+        make_tiny_imagenet):
+    root = make_tiny_imagenet(num_classes=2)
+    dataset = DATASETS.build(
+        dataset_cfg('tiny_imagenet', data_root=str(root)))
+    path = Path(dataset.get_data_info(1)['img_path'])
+    path.write_bytes(path.read_bytes()[:40])  # a truncated JPEG
+    dataset[0]  # the others still load
+    with pytest.raises(UserInputError) as error:
+        dataset[1]
+    assert str(error.value) == (
+        f'{path} is damaged: it does not decode as an image. Extract '
+        'tiny-imagenet-200.zip into data_root again.')
+
+
+def test_the_one_line_of_an_error_raised_in_a_loader_worker(
+        make_tiny_imagenet):
+    """A worker's error reaches the tool with the worker's traceback in
+    its message; the tool prints the original line alone."""
+    root = make_tiny_imagenet(num_classes=2)
+    dataset = DATASETS.build(
+        dataset_cfg('tiny_imagenet', data_root=str(root)))
+    path = Path(dataset.get_data_info(0)['img_path'])
+    path.write_bytes(b'not an image')
+    loader = DataLoader(dataset, batch_size=1, num_workers=1,
+                        collate_fn=lambda batch: batch)
+    with pytest.raises(UserInputError) as error:
+        next(iter(loader))
+    assert 'Original Traceback' in str(error.value)
+    assert own_message(error.value) == (
+        f'{path} is damaged: it does not decode as an image. Extract '
+        'tiny-imagenet-200.zip into data_root again.')
 
 
 def test_tiny_imagenet_missing_annotations_clear_error(make_tiny_imagenet):

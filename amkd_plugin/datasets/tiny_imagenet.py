@@ -2,7 +2,8 @@
 """Tiny ImageNet read from the layout of the original archive."""
 from typing import Dict, List, Tuple
 
-from mmengine.fileio import exists, get_text, isdir, join_path
+import mmcv
+from mmengine.fileio import exists, get, get_text, isdir, join_path
 from mmengine.fileio import list_dir_or_file
 from mmpretrain.datasets.base_dataset import BaseDataset
 from mmpretrain.registry import DATASETS
@@ -86,6 +87,23 @@ class TinyImageNet(BaseDataset):
                     f'{self._path("wnids.txt")}.')
             data_list.append(dict(img_path=img_path, gt_label=label_of[wnid]))
         return data_list
+
+    def prepare_data(self, idx: int):
+        """The pipeline's output for ``idx``; a file that does not decode
+        as an image (truncated, damaged) is named in one line."""
+        try:
+            return super().prepare_data(idx)
+        except Exception:
+            path = self.get_data_info(idx)['img_path']
+            try:
+                readable = mmcv.imfrombytes(get(path)) is not None
+            except Exception:
+                readable = False
+            if readable:
+                raise  # the image is fine: the pipeline's own error
+            raise UserValueError(
+                f'{path} is damaged: it does not decode as an image. Extract '
+                'tiny-imagenet-200.zip into data_root again.') from None
 
     def _path(self, *parts: str) -> str:
         """Join ``parts`` onto ``data_root``."""

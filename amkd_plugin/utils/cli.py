@@ -35,7 +35,7 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
             main()
         except (UserInputError, FileNotFoundError) as error:
             if not hasattr(error, 'exit_code'):
-                sys.exit(f'error: {error}')
+                sys.exit(f'error: {own_message(error)}')
             # An exit status of its own (128 + signal of a preemption).
             print(f'error: {error}', file=sys.stderr, flush=True)
             sys.exit(error.exit_code)
@@ -52,6 +52,16 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
             dist.destroy_process_group()
 
     return wrapper
+
+
+def own_message(error: BaseException) -> str:
+    """The error's message; for one re-raised from a DataLoader worker,
+    whose message holds the worker's traceback, the original's line."""
+    message = str(error)
+    if 'Original Traceback' in message:
+        last = message.rstrip().splitlines()[-1]
+        message = last.split(': ', 1)[-1]
+    return message
 
 
 def add_run_arguments(parser: argparse.ArgumentParser,
