@@ -496,10 +496,12 @@ def write_section(text: str, path: str, section: Optional[str]) -> None:
 
 def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
            seeds: Sequence[int], baselines: Sequence[Tuple[str, int]],
-           command: str, figure: Optional[str] = None) -> str:
+           command: str, figure: Optional[str] = None,
+           link_from: str = '.') -> str:
     """The Markdown of a results section: the table of ``rows`` against
     ``baselines`` or, with ``figure``, the curve of top-1 against epochs
-    drawn there; the command that wrote it and what the runs ran on."""
+    drawn there (linked relative to the folder ``link_from``); the command
+    that wrote it and what the runs ran on."""
     methods = bench.methods
     found = collect(bench.results,
                     {Run(k, e, s) for k, e in [*rows, *baselines]
@@ -514,8 +516,11 @@ def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
         points = curve(bench.results, keys, seeds)
         draw_curve(points, methods, figure,
                    f'{bench.pair}: test top-1 against schedule length')
-        lines += [f'![top-1 against epochs]({osp.relpath(figure, "docs")})',
-                  '', *curve_table(points, methods), '']
+        link = osp.relpath(figure, link_from)
+        lines += [f'![top-1 against epochs]({link})', '',
+                  'Top-1 (%), mean ± std over the seeds with a run (their '
+                  'number in brackets):', '', *curve_table(points, methods),
+                  '']
         for key, by_length in points.items():
             shortest = converged_length(by_length)
             lines.append(

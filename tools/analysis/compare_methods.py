@@ -21,6 +21,7 @@ runs it):
         --figure docs/figures/fashion_mnist_curve.png
 """
 import argparse
+import os.path as osp
 import shlex
 import sys
 
@@ -91,7 +92,7 @@ def main() -> None:
                 for k, e in sorted([*rows, *baselines], key=lambda r: -r[1]))
             run_all(bench, list(runs))
         text = report(bench, rows, args.seeds, baselines, command,
-                      args.figure)
+                      args.figure, osp.dirname(args.out or '') or '.')
     print(text)
     if args.out:
         write_section(text, args.out, args.section)
