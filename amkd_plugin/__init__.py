@@ -10,12 +10,11 @@ from . import compat
 
 compat.apply()
 
-# models, then bank, then engine: BankedBoundary (models) imports the bank,
-# whose builder imports the attack from models, and the algorithm imports
-# amkd_plugin.apis.checkpoint, which imports models.backbones; entered from
-# a hook or the bank first, these would import a module before its names
-# exist.
+# models before bank: importing the bank's attack (models.task_modules)
+# runs models/__init__.py, which imports BankedBoundary, which imports the
+# bank; entered from the bank first, that would find it half imported.
 from . import datasets, models  # noqa: E402,F401
-from . import bank, engine, utils  # noqa: E402,F401
+from . import bank, checkpoints, engine, utils  # noqa: E402,F401
+
 
 __version__ = '0.1.0'

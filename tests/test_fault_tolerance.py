@@ -213,7 +213,7 @@ def work_dir(tmp_path) -> Path:
 @pytest.fixture
 def warnings(monkeypatch) -> list:
     lines = []
-    monkeypatch.setattr('amkd_plugin.apis.checkpoint.print_log',
+    monkeypatch.setattr('amkd_plugin.checkpoints.loading.print_log',
                         lambda msg, *a, **k: lines.append((msg, k)))
     return lines
 

@@ -92,7 +92,7 @@ def test_released_teacher_gives_the_same_logits(name, num_batches_tracked,
                           num_batches_tracked=num_batches_tracked)
     logged = []
     monkeypatch.setattr(
-        'amkd_plugin.apis.checkpoint.print_log',
+        'amkd_plugin.checkpoints.loading.print_log',
         lambda message, *args: logged.append(message))
     teacher = build(name)
     torch.nn.init.zeros_(teacher.head.fc.weight)  # differs before loading

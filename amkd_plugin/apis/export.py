@@ -20,10 +20,9 @@ from mmpretrain.registry import MODELS
 import amkd_plugin
 from amkd_plugin.utils import UserInputError, save_atomically, sha256
 from amkd_plugin.utils.fragments import merge_fragments
-from .checkpoint import (check_state_dict, load_teacher_checkpoint,
-                         read_checkpoint, resolve_model_config,
-                         state_dict_of)
-from .released import describe, is_released_checkpoint
+from ..checkpoints import (check_state_dict, describe, is_released_checkpoint,
+                           load_teacher_checkpoint, read_checkpoint,
+                           resolve_model_config, state_dict_of)
 
 STUDENT_PREFIX = 'architecture.'
 PREPROCESSOR_PREFIX = 'data_preprocessor.'

@@ -9,9 +9,9 @@ from mmengine.hooks import Hook
 from mmrazor.registry import HOOKS, MODELS, TASK_UTILS
 from torch import nn
 
-from amkd_plugin.apis.checkpoint import (check_class_counts,
-                                         load_teacher_checkpoint,
-                                         resolve_model_config)
+from amkd_plugin.checkpoints import (check_class_counts,
+                                     load_teacher_checkpoint,
+                                     resolve_model_config)
 from amkd_plugin.utils.pixels import pixel_bounds
 from amkd_plugin.utils import (UserInputError, UserValueError,
                                build_in_mmrazor, eval_mode, unwrap)

@@ -11,9 +11,9 @@ from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
-from amkd_plugin.apis.checkpoint import (check_class_counts,
-                                         load_teacher_checkpoint,
-                                         resolve_model_config)
+from amkd_plugin.checkpoints import (check_class_counts,
+                                     load_teacher_checkpoint,
+                                     resolve_model_config)
 from amkd_plugin.utils import UserValueError
 from ..task_modules import BoundarySamples
 
