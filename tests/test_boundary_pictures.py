@@ -18,7 +18,7 @@ from typing import Sequence
 import helpers
 import pytest
 import torch
-from helpers import REPO, assert_ok, load_tool, tail
+from helpers import REPO, assert_ok, tail
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
@@ -26,6 +26,7 @@ from mmpretrain.models import ClsDataPreprocessor
 from PIL import Image
 
 import amkd_plugin  # noqa: F401  (registers the models and datasets)
+from amkd_plugin.apis import pictures
 from amkd_plugin.models.task_modules import BoundaryFidelity
 
 pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread')
@@ -42,7 +43,8 @@ def run(args: Sequence):
 
 @pytest.fixture(scope='module')
 def tool() -> ModuleType:
-    return load_tool(TOOL)
+    """The library the tool calls."""
+    return pictures
 
 
 @pytest.fixture(scope='module')

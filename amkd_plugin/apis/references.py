@@ -55,7 +55,7 @@ def references_table() -> List[str]:
         'configs/amkd/PAIR_cifar100.py --cfg-options '
         'model.teacher_ckpt=download_ckpts/cifar_teachers/'
         '<arch>_vanilla/ckpt_epoch_240.pth` trains the pair from the '
-        'benchmark\'s released teacher (docs/method.md, "The benchmark\'s '
+        'benchmark\'s released teacher (docs/running.md, "The benchmark\'s '
         'released teachers").', '',
         '| config | measured here | ' +
         ' | '.join(f'reference: {c}' for c in REFERENCE_COLUMNS) + ' |',

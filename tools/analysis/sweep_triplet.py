@@ -6,7 +6,7 @@ resnet20_resnet8_digits.py``) once per (margin, weight, seed) from one
 teacher checkpoint, evaluates each with ``tools/test.py`` and prints a
 table of held-out top-1 (mean and spread over seeds). This is how the
 defaults in ``configs/_base_/distill/amkd.py`` were chosen; the table is
-in ``docs/method.md``. Weight 0 is BSS, whatever the margin, so it runs
+in ``docs/results.md``. Weight 0 is BSS, whatever the margin, so it runs
 once. ``--jobs`` runs that many trainings at once (give each one thread,
 ``OMP_NUM_THREADS=1``, on a small machine). Finished runs in the work dir
 are reused, so an interrupted sweep picks up where it stopped.

@@ -50,7 +50,7 @@ class TripletMetricLoss(nn.Module):
     Args:
         margin (float): Required gap between the negative and the positive
             distance. Defaults to 0.5 (chosen by the sweep in
-            ``docs/method.md``).
+            ``docs/results.md``, how the metric defaults were chosen).
         distance (str): ``'euclidean'`` or ``'cosine'`` (1 - cosine
             similarity). Defaults to ``'euclidean'``.
         normalize (bool): L2-normalise embeddings first, so the margin means
