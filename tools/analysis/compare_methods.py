@@ -42,7 +42,7 @@ def main() -> None:
                         metavar='KEY[@E,E]')
     parser.add_argument('--baselines', nargs='+', default=['kd'],
                         metavar='KEY[@E]', help='the paired differences '
-                        'are to these (default: kd at --epochs)')
+                        'are to these (default: kd at the longest length)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--epochs', type=int, nargs='+', default=[20])
     parser.add_argument('--fragments', nargs='+', default=[],
@@ -82,8 +82,10 @@ def main() -> None:
             args.jobs, args.threads)
         rows = [r for spec in args.methods
                 for r in parse_spec(spec, args.epochs)]
-        baselines = [r for spec in args.baselines
-                     for r in parse_spec(spec, args.epochs[-1:])]
+        # A curve has no baseline; a table's is KD at its longest length.
+        longest = [max(e for _, e in rows)]
+        baselines = [] if args.figure else [
+            r for spec in args.baselines for r in parse_spec(spec, longest)]
         if not args.report_only:
             # Seed by seed, so the first seeds finish complete; longest
             # first within one, so the jobs end together.
