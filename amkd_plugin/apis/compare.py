@@ -148,9 +148,10 @@ class Benchmark:
             work_dir=osp.join(self.work_dir,
                               f'{run.method}_e{run.epochs}_s{run.seed}'))
 
-    def config_hash(self, run: Run) -> str:
-        """SHA-256 of ``run``'s resolved config (its work dir left out)."""
-        plan = self.plan(run)
+    def config_hash(self, run: Run, plan: Optional[dict] = None) -> str:
+        """SHA-256 of ``run``'s resolved config (its work dir left out);
+        ``plan``: its :meth:`plan`, if made already."""
+        plan = plan or self.plan(run)
         cfg = merge_fragments(plan['config'], plan['fragments'])
         cfg.merge_from_dict(
             parse_options(
@@ -251,7 +252,7 @@ def train_run(bench: Benchmark, run: Run) -> dict:
         load=dict(jobs=bench.jobs, threads=bench.threads,
                   loadavg_at_start=round(load, 2)),
         machine=f'{machine()} ({os.cpu_count()} logical CPUs)',
-        config_sha256=bench.config_hash(run),
+        config_sha256=bench.config_hash(run, plan),
         teacher_sha256=(sha256(bench.teacher_ckpt)
                         if plan['distilled'] else None),
         commit=commit(),
