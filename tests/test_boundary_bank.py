@@ -47,6 +47,7 @@ import amkd_plugin.bank.builder as bank_builder_module
 from amkd_plugin.bank import (BoundaryBankBuilder, BoundaryBankFile,
                               LoadBoundaryBank, add_bank_loader,
                               build_boundary_bank)
+from amkd_plugin.bank.bank_file import checksum, decode, encode
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.models.algorithms import AMKDDistill
 from amkd_plugin.apis import resolve_model_config
@@ -71,8 +72,8 @@ NUM_IMAGES = 12
 WRONG = (1, 6, 11)  # rows the builder's teacher gets wrong
 BUILD_BATCH = 5  # several batches and a partial last one
 STEP_BATCH = 8
-BANK_FIELDS = ('images', 'logits', 'targets', 'weights', 'correct',
-               'reached', 'steps')
+BANK_FIELDS = ('delta', 'scale', 'checksum', 'logits', 'targets', 'weights',
+               'correct', 'reached', 'steps')
 DIGITS_PREPROCESSOR = dict(
     num_classes=10, mean=[77.825] * 3, std=[82.506] * 3, to_rgb=False)
 TINY_IMAGENET_PREPROCESSOR = dict(
@@ -211,6 +212,12 @@ def arrays(path: str) -> Dict[str, np.ndarray]:
     return {name: np.array(bank[name]) for name in BANK_FIELDS}
 
 
+def stored_images(bank: Dict[str, np.ndarray], clean: np.ndarray,
+                  j: int = 0) -> np.ndarray:
+    """The boundary images of target ``j`` as training reads them."""
+    return decode(clean, bank['delta'][:, j], bank['scale'][:, j])
+
+
 def file_stats(path: str) -> Dict[str, tuple]:
     return {
         name: (os.stat(osp.join(path, name)).st_ino,
@@ -261,13 +268,17 @@ def test_bank_contents(tmp_path, teacher, preprocessor, dataset, data,
     path = build(tmp_path / 'a', teacher, preprocessor, dataset, **FAR_PAST)
     assert osp.dirname(path) == str(tmp_path / 'a')
     assert any('building' in line for line in logs)
-    # The storage report: float32 keeps every sample that reached the
-    # boundary past it.
-    report = next(line for line in logs if 'as stored in float32' in line)
+    # The storage report: as stored, every sample is on the side of the
+    # boundary where the attack left it.
+    report = next(line for line in logs
+                  if 'as stored (int8 change)' in line)
     shares = re.findall(r'([0-9.]+)% ', report)
     assert len(shares) == 2 and shares[0] == shares[1]
     bank = arrays(path)
-    assert bank['images'].shape == (NUM_IMAGES, 1, 32, 32, 3)
+    assert bank['delta'].shape == (NUM_IMAGES, 1, 32, 32, 3)
+    assert bank['delta'].dtype == np.int8
+    np.testing.assert_array_equal(bank['checksum'], checksum(data['images']))
+    images = stored_images(bank, data['images'])
     assert bank['targets'].shape == (NUM_IMAGES, 1)
 
     labels = data['labels'].numpy()
@@ -280,17 +291,16 @@ def test_bank_contents(tmp_path, teacher, preprocessor, dataset, data,
     wrong = list(WRONG)
     assert not bank['reached'][wrong].any()
     assert (bank['steps'][wrong] == 0).all()
-    np.testing.assert_allclose(bank['images'][wrong, 0],
-                               data['images'][wrong], rtol=0, atol=1e-4)
+    assert (bank['scale'][wrong] == 0).all()
+    np.testing.assert_array_equal(images[wrong], data['images'][wrong])
     # The others were attacked.
     right = expected_correct
     assert (bank['steps'][right] >= 1).all()
-    moved = (np.abs(bank['images'][:, 0] - data['images']) > 1e-3).any(
-        axis=(1, 2, 3))
+    moved = (np.abs(images - data['images']) > 1e-3).any(axis=(1, 2, 3))
     assert moved[right].sum() >= 4
     assert not bank['reached'][~moved].any()
     # ``reached`` is the teacher's verdict on the stored image.
-    stored = from_pixels(hwc_to_chw(bank['images'][:, 0]), preprocessor)
+    stored = from_pixels(hwc_to_chw(images), preprocessor)
     logits = logits_in_batches(teacher, stored)
     preds = logits.argmax(1).numpy()
     np.testing.assert_array_equal(bank['reached'][:, 0],
@@ -334,7 +344,7 @@ def test_a_build_removes_what_a_killed_build_left(tmp_path, teacher,
     left = tmp_path / (f'0123456789abcdef.partial-{socket.gethostname()}-'
                        f'{gone.pid}-0123abcd')
     left.mkdir()
-    (left / 'images.npy').write_bytes(b'half written')
+    (left / 'delta.npy').write_bytes(b'half written')
 
     path = build(tmp_path, teacher, preprocessor, dataset)
 
@@ -395,11 +405,11 @@ def test_a_killed_build_resumes_into_the_same_bank(
 def test_a_damaged_bank_is_refused_not_reused(tmp_path, teacher, preprocessor,
                                               dataset, logs):
     path = build(tmp_path, teacher, preprocessor, dataset)
-    images = Path(path) / 'images.npy'
-    images.write_bytes(images.read_bytes()[:-100])
+    delta = Path(path) / 'delta.npy'
+    delta.write_bytes(delta.read_bytes()[:-100])
     logs.clear()
 
-    with pytest.raises(UserValueError, match=r'is damaged: images\.npy'):
+    with pytest.raises(UserValueError, match=r'is damaged: delta\.npy'):
         build(tmp_path, teacher, preprocessor, dataset)
     assert logs == []
 
@@ -435,7 +445,7 @@ def test_top_k_banks_the_runner_up_classes(tmp_path, teacher, preprocessor,
     k = 3
     path = build(tmp_path, teacher, preprocessor, dataset, top_k=k)
     bank = arrays(path)
-    assert bank['images'].shape == (NUM_IMAGES, k, 32, 32, 3)
+    assert bank['delta'].shape == (NUM_IMAGES, k, 32, 32, 3)
 
     labels = data['labels']
     probs = logits_in_batches(teacher, data['inputs']).softmax(1)
@@ -451,9 +461,9 @@ def test_top_k_banks_the_runner_up_classes(tmp_path, teacher, preprocessor,
     wrong = list(WRONG)
     assert not bank['reached'][wrong].any()
     for j in range(k):
-        np.testing.assert_allclose(bank['images'][wrong, j],
-                                   data['images'][wrong], rtol=0, atol=1e-4)
-        stored = from_pixels(hwc_to_chw(bank['images'][:, j]), preprocessor)
+        images = stored_images(bank, data['images'], j)
+        np.testing.assert_array_equal(images[wrong], data['images'][wrong])
+        stored = from_pixels(hwc_to_chw(images), preprocessor)
         preds = logits_in_batches(teacher, stored).argmax(1)
         np.testing.assert_array_equal(
             bank['reached'][:, j],
@@ -497,10 +507,11 @@ def algorithm(digits_bank_cfg, digits_teacher_ckpt) -> AMKDDistill:
 @pytest.fixture
 def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
     """A batch through the digits config's train pipeline with the
-    LoadBoundaryBank the bank hook adds (``add_bank_loader``), from a bank the config's builder made with the teacher's
-    predictions as labels; relabelled with the teacher's predictions on
-    the augmented images (so both models get nearly all right), every row
-    marked correct."""
+    LoadBoundaryBank the bank hook adds (``add_bank_loader``), from a bank
+    the config's builder made with the teacher's predictions as labels (so
+    every row is marked correct in it), bound to the algorithm's source
+    as the hook binds it; relabelled with the teacher's predictions on the
+    augmented images (so both models get nearly all right)."""
     images = digits_images(STEP_BATCH)
     with torch.no_grad():
         preds = algorithm.teacher(
@@ -513,6 +524,7 @@ def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
     train = TinyImages(images, preds,
                        copy.deepcopy(digits_bank_cfg.train_pipeline))
     add_bank_loader(train.pipeline).bind(path)
+    algorithm.boundary.bind(path)
     np.random.seed(0)
     data = pseudo_collate([train[i] for i in range(STEP_BATCH)])
     inputs = algorithm.data_preprocessor(copy.deepcopy(data), True)['inputs']
@@ -520,9 +532,33 @@ def banked_batch(algorithm, digits_bank_cfg, tmp_path) -> dict:
         preds = algorithm.teacher(inputs, mode='tensor').argmax(1)
     for sample, pred in zip(data['data_samples'], preds.tolist()):
         sample.set_gt_label(pred)
-        sample.boundary_correct = True
     data['bank'] = BoundaryBankFile.open(path)
+    assert data['bank']['correct'].all()
     return data
+
+
+def as_decoded(data: dict, logits: bool = True) -> dict:
+    """``data`` as a pipeline with ``LoadBoundaryBank(decode=True)`` packs
+    it: each sample's banked fields loaded, the clean image gone; without
+    the teacher's logits if not ``logits`` (as the cropping pipeline)."""
+    bank = data['bank']
+    samples = copy.deepcopy(data['data_samples'])
+    for sample in samples:
+        fields = bank.sample(sample.sample_idx, sample.boundary_clean)
+        del sample.boundary_clean
+        for key, value in fields.items():
+            if logits or key != 'boundary_logits':
+                sample.set_field(value, key)
+    return dict(data, data_samples=samples)
+
+
+def bank_images(data: dict, rows: List[int]) -> torch.Tensor:
+    """The banked images (CHW pixels) of batch rows ``rows``."""
+    samples = [data['data_samples'][i] for i in rows]
+    read = data['bank'].read(
+        np.array([s.sample_idx for s in samples]), np.zeros(len(rows), int),
+        np.stack([s.boundary_clean for s in samples]))
+    return torch.from_numpy(read['images']).permute(0, 3, 1, 2)
 
 
 def test_building_keeps_the_teacher_modes(algorithm, banked_batch):
@@ -579,14 +615,21 @@ def test_banked_selection_respects_boundary_correct(algorithm, banked_batch,
     # teacher got wrong when the bank was built: never selected now,
     # although both models still get it right.
     samples = banked_batch['data_samples']
-    samples[first[0]].boundary_correct = False
+    path = banked_batch['bank'].path
+    correct = np.load(osp.join(path, 'correct.npy'))
+
+    def mark_correct(rows: List[int], value: bool) -> None:
+        correct[[samples[i].sample_idx for i in rows]] = value
+        np.save(osp.join(path, 'correct.npy'), correct)
+        algorithm.boundary.bind(path)  # reopen the edited bank
+
+    mark_correct([first[0]], False)
     assert both_right(algorithm, banked_batch)[first[0]]
     forward_loss(algorithm, banked_batch)
     second = selections[-1].index.tolist()
     assert first[0] not in second and len(second) == 2
 
-    for sample in samples:
-        sample.boundary_correct = False
+    mark_correct(list(range(len(samples))), False)
     losses = forward_loss(algorithm, banked_batch)
     assert selections[-1].num == 0
     assert algorithm.attack_stats['attacked'] == 0
@@ -603,10 +646,7 @@ def test_banked_inputs_are_the_preprocessed_bank_images(
     assert boundary.num == 2
     samples = banked_batch['data_samples']
     rows = boundary.index.tolist()
-    pixels = torch.stack([
-        torch.from_numpy(samples[i].boundary_img.transpose(2, 0, 1).copy())
-        for i in rows
-    ])
+    pixels = bank_images(banked_batch, rows)
     expected = algorithm.data_preprocessor(dict(inputs=pixels),
                                            False)['inputs']
     assert torch.equal(boundary.inputs, expected)
@@ -632,6 +672,129 @@ def test_banked_inputs_are_the_preprocessed_bank_images(
                        torch.from_numpy(bank['logits'][indices, 0]))
 
 
+def test_the_step_reads_only_the_selected_rows(algorithm, banked_batch,
+                                               selections, monkeypatch):
+    """Reading the bank after the selection: the step reads the rows of
+    the samples it uses, and they are what the pipeline would have loaded
+    for them (``LoadBoundaryBank(decode=True)``), logits included."""
+    reads = []
+    real = BoundaryBankFile.read
+
+    def spy(self, indices, *args):
+        reads.append(np.array(indices))
+        return real(self, indices, *args)
+
+    monkeypatch.setattr(BoundaryBankFile, 'read', spy)
+    forward_loss(algorithm, banked_batch)
+    lazy = selections[-1]
+    samples = banked_batch['data_samples']
+    assert [r.tolist() for r in reads] == [
+        [samples[i].sample_idx for i in lazy.index.tolist()]]
+    assert lazy.num == 2 < STEP_BATCH
+
+    reads.clear()
+    forward_loss(algorithm, as_decoded(banked_batch))
+    loaded = selections[-1]
+    assert len(reads) == STEP_BATCH  # the pipeline read every image's
+    for name in ('inputs', 'index', 'source', 'target', 'reached', 'steps',
+                 'teacher_logits'):
+        assert torch.equal(getattr(lazy, name), getattr(loaded, name)), name
+
+
+def test_the_step_draws_among_k_targets_by_weight(tmp_path):
+    """With K banked targets a step draws one per selected sample, with
+    the teacher's probabilities as weights, from the attack's generator:
+    the same draws after a checkpoint's state is restored."""
+    num, shape = 6, (2, 2, 1)
+    clean = np.zeros((num, ) + shape, np.uint8)
+    # Target j's image is j + 1 everywhere: the image says the draw.
+    images = np.broadcast_to(
+        np.arange(1., 4.)[None, :, None, None, None], (num, 3) + shape)
+    weights = np.tile(np.array([0.6, 0.4, 0.], np.float32), (num, 1))
+    weights[1] = [0, 0, 1]
+    bank = BoundaryBankFile.create(str(tmp_path / 'bank'), num, 3, shape, 4)
+    delta, scale = encode(images, clean[:, None])
+    bank.write(np.arange(num), delta=delta, scale=scale, clean=clean,
+               logits=np.zeros((num, 3, 4), np.float32),
+               targets=np.tile([1, 2, 3], (num, 1)), weights=weights,
+               correct=np.ones(num, bool), reached=np.ones((num, 3), bool),
+               steps=np.ones((num, 3), np.int16))
+    path = bank.commit().path
+    source = TASK_UTILS.build(dict(type='BankedBoundary',
+                                   attack=dict(type='BoundaryAttack',
+                                               max_ratio=1.0)))
+    source.bind(path)
+    preprocessor = ClsDataPreprocessor(num_classes=4)
+    samples = [DataSample(metainfo=dict(sample_idx=i)).set_gt_label(0)
+               for i in range(num)]
+    for sample in samples:
+        sample.boundary_clean = clean[0]
+    labels = torch.zeros(num, dtype=torch.long)
+    logits = torch.tensor([[5., 0., 0., 0.]]).repeat(num, 1)
+
+    def draw() -> torch.Tensor:
+        out = source(None, torch.zeros(num, 1, 2, 2), samples, labels,
+                     logits, logits, preprocessor)
+        order = out.index.argsort()
+        # The stored image of target j is j + 1: 1, 2 or 3 everywhere.
+        images = out.inputs[order].flatten(1)
+        assert torch.equal(images.amin(1), images.amax(1))
+        assert torch.equal(out.target[order], images[:, 0].round().long())
+        return out.target[order]
+
+    state = copy.deepcopy(source.state_dict())
+    draws = torch.stack([draw() for _ in range(300)])
+    assert (draws[:, 1] == 3).all()  # weights (0, 0, 1)
+    others = torch.cat([draws[:, :1], draws[:, 2:]], 1)
+    assert set(others.unique().tolist()) == {1, 2}
+    # 1500 draws of probability 0.6: std 0.0126, so 0.06 is 4.7 std.
+    assert abs((others == 1).float().mean().item() - 0.6) < 0.06
+    source.load_state_dict(state)
+    assert torch.equal(draw(), draws[0])
+
+
+@pytest.mark.parametrize('crossed', [True, False])
+def test_int8_rounding_keeps_each_sample_on_the_attacks_side(crossed):
+    """A sample that rounding its change to int8 would carry over the
+    boundary is stretched (the attack crossed) or shrunk (it stopped
+    short) along its change until it is back: closed form with a teacher
+    whose class 1 wins where the pixels sum to more than ``threshold``."""
+    clean = np.zeros((1, 2, 2, 1), np.uint8)
+    if crossed:
+        # Sum 1.0105, past 1.005; levels 127, 0, 0, 0 sum to 1.0: back.
+        change, threshold, levels = 0.0035, 1.005, [127, 0, 0, 0]
+    else:
+        # Sum 1.0135, short of 1.02; levels 127, 1, 1, 1 sum to 1.0236.
+        change, threshold, levels = 0.0045, 1.02, [127, 1, 1, 1]
+    images = np.array([1.0, change, change, change],
+                      np.float32).reshape(1, 2, 2, 1)
+    delta, scale = encode(images, clean)
+    assert delta.ravel().tolist() == levels
+    rounded = decode(clean, delta, scale).sum()
+    assert (rounded > threshold) != crossed
+
+    def logits_of(pixels: np.ndarray) -> torch.Tensor:
+        total = torch.from_numpy(pixels).flatten(1).sum(1, keepdim=True)
+        return torch.cat([torch.full_like(total, threshold), total], 1)
+
+    labels = torch.zeros(1, dtype=torch.long)
+    one = torch.ones(1, dtype=torch.bool)
+    kept, logits = BoundaryBankBuilder._keep_sides(
+        logits_of, clean, delta, scale.copy(), labels, one,
+        one if crossed else ~one)
+    # The first factor, 1.01, brings it back: the sum times 1.01 (1.01 >
+    # 1.005) or over 1.01 (1.0134 < 1.02).
+    factor = 1.01 if crossed else 1 / 1.01
+    assert kept[0] == pytest.approx(scale[0] * factor, rel=1e-6)
+    assert decode(clean, delta, kept).sum() == pytest.approx(
+        rounded * factor, rel=1e-6)
+    assert logits.argmax(1).tolist() == [int(crossed)]
+    # An image the teacher got wrong (not attacked) is left as it is.
+    kept, _ = BoundaryBankBuilder._keep_sides(
+        logits_of, clean, delta, scale.copy(), labels, ~one, ~one)
+    assert kept[0] == scale[0]
+
+
 def step_grads(algorithm: AMKDDistill, data: dict) -> tuple:
     """The losses of one step and the student's gradients."""
     algorithm.student.zero_grad()
@@ -651,10 +814,10 @@ def test_banked_logits_stand_in_for_the_teachers_pass(algorithm,
     forwards = teacher_forwards(algorithm)
     stored, stored_grads = step_grads(algorithm, banked_batch)
     assert forwards == [(STEP_BATCH, False, False)]  # the clean pass only
-    for sample in banked_batch['data_samples']:
-        del sample.boundary_logits  # as the cropping pipeline packs them
     forwards.clear()
-    passed, passed_grads = step_grads(algorithm, banked_batch)
+    # As the cropping pipeline packs them: no logits.
+    passed, passed_grads = step_grads(algorithm,
+                                      as_decoded(banked_batch, logits=False))
     assert forwards == [(STEP_BATCH, False, False), (2, False, False)]
 
     assert stored['distill.loss_boundary_kd'] > 0
@@ -899,11 +1062,7 @@ def test_refined_banked_step(steps, algorithm, banked_batch, selections,
     assert refined.num == 2 and len(starts) == 1
     # The refining attack started from the loaded banked images of the
     # selected rows, preprocessed as the batch.
-    samples = banked_batch['data_samples']
-    pixels = torch.stack([
-        torch.from_numpy(samples[i].boundary_img.transpose(2, 0, 1).copy())
-        for i in refined.index.tolist()
-    ])
+    pixels = bank_images(banked_batch, refined.index.tolist())
     loaded = algorithm.data_preprocessor(dict(inputs=pixels),
                                          False)['inputs']
     assert torch.equal(starts[-1], loaded)
@@ -922,7 +1081,7 @@ def test_a_batch_without_banked_samples_names_the_hook_and_pipeline(
                          copy.deepcopy(digits_bank_cfg.train_pipeline))
     data = algorithm.data_preprocessor(
         pseudo_collate([unbound[i] for i in range(STEP_BATCH)]), True)
-    assert 'boundary_correct' not in data['data_samples'][0]
+    assert 'boundary_clean' not in data['data_samples'][0]
     with pytest.raises(UserInputError) as info:
         algorithm(data['inputs'], data['data_samples'], mode='loss')
     message = str(info.value)
@@ -990,7 +1149,8 @@ def test_banked_margin_stats(algorithm, banked_batch, selections):
         dict(inputs=banked_batch['inputs'], data_samples=samples),
         True)['inputs']
     rows = boundary.index
-    targets = torch.tensor([samples[i].boundary_target
+    bank = banked_batch['bank']
+    targets = torch.tensor([int(bank['targets'][samples[i].sample_idx, 0])
                             for i in rows.tolist()])
     with torch.no_grad():
         # The clean pass's own computation: the whole batch, then the rows.
@@ -1006,7 +1166,8 @@ def test_banked_margin_stats(algorithm, banked_batch, selections):
     assert stats['margin'] == pytest.approx(margin(moved), rel=1e-5)
     assert stats['margin_clean'] > 0
     assert stats['reached'] == pytest.approx(
-        np.mean([samples[i].boundary_reached for i in rows.tolist()]))
+        np.mean([bank['reached'][samples[i].sample_idx, 0]
+                 for i in rows.tolist()]))
     assert stats['steps'] == 0
 
 
@@ -1231,7 +1392,7 @@ def boundary_calls(monkeypatch, autograd_grad_calls) -> list:
             grads = len(autograd_grad_calls)
             samples = real(self, teacher, images, data_samples, *args)
             calls.append((type(self).__name__,
-                          'boundary_correct' in data_samples[0], samples,
+                          'boundary_clean' in data_samples[0], samples,
                           len(autograd_grad_calls) - grads))
             return samples
 

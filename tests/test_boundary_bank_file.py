@@ -1,16 +1,23 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Boundary bank files, LoadBoundaryBank and the banked train pipelines.
 
-The dataset configs have one train pipeline; for a bank, ``BoundaryBankHook``
-puts a ``LoadBoundaryBank`` into it (``add_bank_loader``), which loads the
-banked samples once a bank is bound and passes the images through without
-one. The cropping variant of the banked sample is the config fragment
+A bank (format 4) stores what the attack changed in each clean image, in
+int8 levels with a scale per sample, and a checksum of that clean image.
+The dataset configs have one train pipeline; for a bank,
+``BoundaryBankHook`` puts a ``LoadBoundaryBank`` into it
+(``add_bank_loader``), which keeps a copy of the clean image as loaded
+(``boundary_clean``) once a bank is bound, for the step to add the banked
+change to, and passes the images through without one. The cropping variant
+decodes the banked sample in the pipeline instead: the config fragment
 ``configs/experiments/sources/bank_crop.py`` (digits only).
 """
+import json
 import multiprocessing
 import os
 import pickle
+import re
 import shutil
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -26,6 +33,8 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from amkd_plugin.bank import (BoundaryBankFile, LoadBoundaryBank,
                               add_bank_loader)
+from amkd_plugin.bank.bank_file import (FORMAT_VERSION, LEVELS, checksum,
+                                        decode, draw_targets, encode)
 from amkd_plugin.utils import UserValueError
 from amkd_plugin.utils.fragments import merge_fragments
 
@@ -42,21 +51,55 @@ CROP = 'bank_crop'
 CROP_FRAGMENT = REPO / 'configs/experiments/sources/bank_crop.py'
 DIGITS_PAIR = REPO / 'configs/amkd/resnet20_resnet8_digits.py'
 PIPELINES = (AMKD, CROP)
+# What the hook's pipeline packs: the clean image, which the step adds the
+# banked change of the samples it selects to.
+CLEAN_KEYS = ['boundary_clean']
 BANK_KEYS = [
     'boundary_img', 'boundary_target', 'boundary_correct', 'boundary_reached'
 ]
 # As banked, the teacher's logits on the banked image hold; not after a crop.
 AS_BANKED_KEYS = [*BANK_KEYS, 'boundary_logits']
-# Value added to the clean gradient image to make the banked image.
-OFFSET = 100
+# Every file of a bank (format 4): no images, only the change to them.
+BANK_FILES = [
+    'checksum.npy', 'correct.npy', 'delta.npy', 'logits.npy', 'meta.json',
+    'reached.npy', 'scale.npy', 'steps.npy', 'targets.npy', 'weights.npy'
+]
+# How far the banked images of the tests move their clean image (pixel
+# values, see away()): LEVELS times a power of two, so the scale (1 and
+# 0.5) and the decoded image are exact floats.
+BY = (127.0, 63.5)
+# Value added to the clean gradient image to make the banked image: LEVELS,
+# a scale of exactly 1, so the decoded image is exactly clean + OFFSET.
+OFFSET = 127
+# Bound on the float32 rounding of an encode/decode round trip beyond the
+# scale / 2 of the int8 levels: four roundings (the change, the quotient by
+# the scale, its product with the level and the sum with the clean pixel)
+# of half a float32 step of a value of at most 255 each (the quotient's is
+# half a step of 127 levels, times a scale of at most 255 / 127).
+ROUNDING = 2 * float(np.spacing(np.float32(255)))
+
+
+def away(clean: np.ndarray, by: float) -> np.ndarray:
+    """``clean`` moved ``by`` pixel values away from its nearer end of
+    0..255 (up if below 128, else down), as float32.
+
+    Every pixel changes by exactly ``by`` <= 127, within 0..255, so
+    :func:`encode` stores levels of +-127 with scale ``by / 127`` and, for
+    :data:`BY`, :func:`decode` gives this image back exactly.
+    """
+    clean = clean.astype(np.float32)
+    return clean + np.where(clean < 128, by, -by).astype(np.float32)
 
 
 def random_rows(num: int, num_targets: int, seed: int = 0) -> dict:
-    """Random arrays for every field of ``num`` bank rows."""
+    """Random arrays for every argument of :meth:`BoundaryBankFile.write`
+    for ``num`` bank rows (``clean`` is stored as its checksum only)."""
     rng = np.random.default_rng(seed)
     return dict(
-        images=rng.uniform(0, 255, (num, num_targets) + SHAPE).astype(
-            np.float32),
+        delta=rng.integers(-LEVELS, LEVELS + 1, (num, num_targets) + SHAPE,
+                           dtype=np.int8),
+        scale=(2 * rng.random((num, num_targets), np.float32)),
+        clean=rng.integers(0, 256, (num, ) + SHAPE, dtype=np.uint8),
         logits=rng.normal(0, 5, (num, num_targets, CLASSES)).astype(
             np.float32),
         targets=rng.integers(0, 100, (num, num_targets)),
@@ -72,13 +115,23 @@ def rows_at(rows: dict, indices: np.ndarray) -> dict:
 
 def build_bank(path: Path,
                images: np.ndarray,
-               weights: Optional[np.ndarray] = None) -> BoundaryBankFile:
-    """Commit a bank of ``images`` (N, K, H, W, C) pixel values (stored as
-    float32, whatever their type here); targets are ``10 * k``."""
+               weights: Optional[np.ndarray] = None,
+               clean: Optional[np.ndarray] = None,
+               logits: Optional[np.ndarray] = None) -> BoundaryBankFile:
+    """Commit a bank of ``images`` (N, K, H, W, C) pixel values made from
+    ``clean`` (N, H, W, C; zeros by default), stored as their encoded
+    change (:func:`encode`); targets are ``10 * k``, logits zeros by
+    default."""
     num, num_targets = images.shape[:2]
+    if clean is None:
+        clean = np.zeros((num, ) + images.shape[2:], np.uint8)
+    delta, scale = encode(images, clean[:, None])
     rows = dict(
-        images=images.astype(np.float32),
-        logits=np.zeros((num, num_targets, CLASSES), np.float32),
+        delta=delta,
+        scale=scale,
+        clean=clean,
+        logits=(np.zeros((num, num_targets, CLASSES), np.float32)
+                if logits is None else logits),
         targets=np.tile(10 * np.arange(num_targets), (num, 1)),
         weights=(np.ones(
             (num, num_targets), np.float32) if weights is None else weights),
@@ -97,6 +150,145 @@ def _write_shard(partial_path: str, indices: np.ndarray, rows: dict) -> None:
     bank = BoundaryBankFile.open_partial(partial_path)
     bank.write(indices, **rows_at(rows, indices))
     bank.flush()
+
+
+# --- encoding, checksums and target draws --------------------------------
+
+
+def test_encode_decode_round_trip_within_half_a_level():
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (4, ) + SHAPE, dtype=np.uint8)
+    images = rng.uniform(0, 255, (4, 3) + SHAPE).astype(np.float32)
+    # Small changes too, whose levels are much finer than a pixel value.
+    images[:, 2] = np.clip(clean + rng.uniform(-2, 2, (4, ) + SHAPE), 0,
+                           255).astype(np.float32)
+    delta, scale = encode(images, clean[:, None])
+    assert delta.dtype == np.int8 and delta.shape == images.shape
+    assert scale.dtype == np.float32 and scale.shape == (4, 3)
+
+    change = images.astype(np.float64) - clean[:, None]
+    largest = np.abs(change).max(axis=(2, 3, 4))
+    # scale = the largest change over 127, to float32 precision.
+    np.testing.assert_allclose(scale, largest / LEVELS, rtol=2**-22)
+    assert np.abs(delta.astype(int)).max() == LEVELS
+    # The largest change of each sample takes the outermost level.
+    np.testing.assert_array_equal(
+        np.abs(delta.astype(int)).max(axis=(2, 3, 4)), LEVELS)
+
+    decoded = decode(clean[:, None], delta, scale)
+    assert decoded.dtype == np.float32 and decoded.shape == images.shape
+    error = np.abs(decoded.astype(np.float64) - images)
+    bound = scale.astype(np.float64)[..., None, None, None] / 2 + ROUNDING
+    assert (error <= bound).all(), (error - bound).max()
+    # The bound is the levels' rounding, not slack: it is nearly reached.
+    assert (error.max(axis=(2, 3, 4)) > 0.99 * scale / 2).all()
+
+
+def test_encode_exact_changes_decode_exactly():
+    rng = np.random.default_rng(1)
+    clean = rng.integers(0, 256, (2, ) + SHAPE, dtype=np.uint8)
+    # Integer changes of at most 127 within 0..255, reaching 127 (which
+    # every pixel value can): a scale of exactly 1, levels = the change.
+    change = np.clip(rng.integers(-LEVELS, LEVELS + 1, (2, ) + SHAPE),
+                     -clean.astype(int), 255 - clean.astype(int))
+    change[:, 0, 0, 0] = np.where(clean[:, 0, 0, 0] <= 128, LEVELS, -LEVELS)
+    images = (clean + change).astype(np.float32)
+    delta, scale = encode(images, clean)
+    np.testing.assert_array_equal(scale, [1, 1])
+    np.testing.assert_array_equal(delta, change)
+    np.testing.assert_array_equal(decode(clean, delta, scale), images)
+    # A change of BY everywhere: levels +-127 of a scale BY / 127.
+    for by in BY:
+        moved = away(clean, by)
+        delta, scale = encode(moved, clean)
+        np.testing.assert_array_equal(scale, by / LEVELS)
+        np.testing.assert_array_equal(np.abs(delta.astype(int)), LEVELS)
+        np.testing.assert_array_equal(decode(clean, delta, scale), moved)
+
+
+def test_encode_unchanged_image_has_scale_zero():
+    rng = np.random.default_rng(2)
+    clean = rng.integers(0, 256, (2, ) + SHAPE, dtype=np.uint8)
+    images = clean[:, None].repeat(2, 1).astype(np.float32)
+    images[1, 1] = away(clean[1], BY[0])
+    # No 0 / 0 for the unchanged samples (it would raise here).
+    with np.errstate(all='raise'):
+        delta, scale = encode(images, clean[:, None])
+    np.testing.assert_array_equal(scale, [[0, 0], [0, 1]])
+    assert not delta[0].any() and not delta[1, 0].any()
+    decoded = decode(clean[:, None], delta, scale)
+    np.testing.assert_array_equal(decoded[0, 0], clean[0])
+    np.testing.assert_array_equal(decoded[1, 0], clean[1])
+    np.testing.assert_array_equal(decoded[1, 1], images[1, 1])
+
+
+def test_decode_clips_to_pixel_range():
+    clean = np.array([[[[250, 5, 100]]]], np.uint8)  # (1, 1, 1, 3)
+    delta = np.array([[[[127, -127, 127]]]], np.int8)
+    decoded = decode(clean, delta, np.array([1], np.float32))
+    # 250 + 127 and 5 - 127 leave 0..255; 100 + 127 stays.
+    np.testing.assert_array_equal(decoded, [[[[255, 0, 227]]]])
+    assert decoded.dtype == np.float32
+
+
+def test_checksum_is_crc32_of_each_image():
+    rng = np.random.default_rng(3)
+    clean = rng.integers(0, 256, (3, ) + SHAPE, dtype=np.uint8)
+    sums = checksum(clean)
+    assert sums.dtype == np.uint32 and sums.shape == (3, )
+    assert sums.tolist() == [zlib.crc32(image.tobytes()) for image in clean]
+    # A view (e.g. a flip undone) sums its pixels, not its memory layout.
+    flipped = np.ascontiguousarray(clean[:, :, ::-1])
+    np.testing.assert_array_equal(checksum(flipped[:, :, ::-1]), sums)
+    # One pixel value off by one changes it.
+    clean[1, 5, 6, 2] ^= 1
+    changed = checksum(clean)
+    assert changed[1] != sums[1]
+    np.testing.assert_array_equal(changed[[0, 2]], sums[[0, 2]])
+
+
+def test_draw_targets_inverts_cumulative_weights():
+    draws = np.array([0, 0.25, 0.5, 0.999])
+    for weights, expected in [((1, 0, 0), 0), ((0, 0, 1), 2),
+                              ((0, 1, 0), 1), ((-1, 0, 2), 2)]:
+        rows = np.tile(np.array(weights, np.float32), (len(draws), 1))
+        np.testing.assert_array_equal(
+            draw_targets(rows, draws), expected, err_msg=str(weights))
+    # Weights 1, 2, 1 (sum 4): [0, 0.25) -> 0, [0.25, 0.75) -> 1, the rest
+    # 2; each boundary times 4 is exact.
+    weights = np.array([[1, 2, 1]], np.float32)
+    at = np.array([0, 0.2499, 0.25, 0.5, 0.7499, 0.75, 0.999999])
+    chosen = draw_targets(np.repeat(weights, len(at), 0), at)
+    assert chosen.dtype == np.int64
+    assert chosen.tolist() == [0, 0, 1, 1, 1, 2, 2]
+    # Only the ratios count.
+    np.testing.assert_array_equal(
+        draw_targets(np.repeat(3 * weights, len(at), 0), at), chosen)
+    # Evenly spread draws hit each target in proportion, exactly.
+    grid = (np.arange(1000) + 0.5) / 1000
+    counts = np.bincount(draw_targets(np.repeat(weights, 1000, 0), grid))
+    assert counts.tolist() == [250, 500, 250]
+    # All-zero weights: uniform by the draw (K = 4: quarters).
+    zero = np.zeros((8, 4), np.float32)
+    quarters = np.array([0, 0.2, 0.25, 0.4, 0.5, 0.7, 0.75, 0.99])
+    assert draw_targets(zero, quarters).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    # Rows are independent of each other.
+    mixed = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], np.float32)
+    assert draw_targets(mixed, np.array([0.9, 0.6, 0.1])).tolist() == [
+        0, 2, 3]
+
+
+def test_draw_uses_the_banked_weights(tmp_path):
+    weights = np.array([[1, 0, 0], [0, 0, 1], [0, 0, 0]], np.float32)
+    bank = build_bank(tmp_path / 'bank', np.zeros((3, 3) + SHAPE), weights)
+    draws = np.array([0.9, 0.1, 0.5, 0.4])
+    assert bank.draw(np.array([0, 1, 2, 2]), draws).tolist() == [0, 2, 1, 1]
+    with pytest.raises(IndexError, match='another dataset'):
+        bank.draw(np.array([0, 3]), np.zeros(2))
+    single = build_bank(tmp_path / 'single', np.zeros((2, 1) + SHAPE),
+                        np.zeros((2, 1), np.float32))
+    result = single.draw(np.array([1, 0, 1]), np.array([0.9, 0.5, 0.1]))
+    assert result.dtype == np.int64 and result.tolist() == [0, 0, 0]
 
 
 # --- BoundaryBankFile --------------------------------------------------
@@ -122,14 +314,21 @@ def test_two_writers_round_trip(tmp_path):
 
     assert not os.path.exists(partial)
     assert BoundaryBankFile.exists(path)
+    assert sorted(os.listdir(path)) == BANK_FILES
+    with open(os.path.join(path, 'meta.json')) as f:
+        assert json.load(f)['format_version'] == FORMAT_VERSION == 4
+    stored = {name: value for name, value in rows.items() if name != 'clean'}
     for opened in (committed, BoundaryBankFile.open(path)):
         assert (opened.num, opened.num_targets) == (num, num_targets)
         assert opened.image_shape == SHAPE
         assert opened.meta == {'teacher': 'resnet'}
-        for name, value in rows.items():
+        for name, value in stored.items():
             np.testing.assert_array_equal(opened[name], value, err_msg=name)
             assert opened[name].dtype == value.dtype
-        assert not opened['images'].flags.writeable
+        np.testing.assert_array_equal(opened['checksum'],
+                                      checksum(rows['clean']))
+        assert opened['checksum'].dtype == np.uint32
+        assert not opened['delta'].flags.writeable
 
 
 def test_write_checks_shapes_and_dtype(tmp_path):
@@ -138,11 +337,32 @@ def test_write_checks_shapes_and_dtype(tmp_path):
     rows = rows_at(random_rows(4, 2), np.arange(2))
     with pytest.raises(ValueError, match='targets must have shape'):
         bank.write(np.arange(2), **{**rows, 'targets': rows['targets'][:1]})
-    with pytest.raises(TypeError, match='float32'):
+    with pytest.raises(ValueError, match=r'delta must have shape'):
+        bank.write(np.arange(2), **{**rows, 'delta': rows['delta'][:, :1]})
+    with pytest.raises(ValueError, match='must have shape'):
+        bank.write(np.arange(2), **{**rows, 'clean': rows['clean'][:1]})
+    # A cast would wrap levels around or round a sample off the boundary.
+    with pytest.raises(TypeError, match='delta must be int8'):
         bank.write(
             np.arange(2), **{
-                **rows, 'images': rows['images'].astype(np.uint8)
+                **rows, 'delta': rows['delta'].astype(np.float32)
             })
+    with pytest.raises(TypeError, match='delta must be int8'):
+        bank.write(
+            np.arange(2), **{
+                **rows, 'delta': rows['delta'].astype(np.int16)
+            })
+    with pytest.raises(TypeError, match='scale must be float32'):
+        bank.write(
+            np.arange(2), **{
+                **rows, 'scale': rows['scale'].astype(np.float64)
+            })
+    # Each bad call was refused before it wrote anything: still zeros.
+    for name in ('delta', 'scale', 'checksum', 'logits', 'targets',
+                 'weights', 'correct', 'reached', 'steps'):
+        assert not np.any(bank[name]), name
+    bank.write(np.arange(2), **rows)
+    np.testing.assert_array_equal(bank['delta'][:2], rows['delta'])
 
 
 def test_uncommitted_bank_is_not_complete(tmp_path):
@@ -172,17 +392,30 @@ def truncate(file: Path, keep: float) -> None:
     file.write_bytes(data[:int(len(data) * keep)])
 
 
+def set_format_version(path: Path, version: int) -> None:
+    meta = json.loads((path / 'meta.json').read_text())
+    (path / 'meta.json').write_text(json.dumps(dict(meta,
+                                                    format_version=version)))
+
+
 @pytest.mark.parametrize('damage, what', [
-    (lambda p: truncate(p / 'images.npy', 0.5), r'images\.npy cannot be '
+    (lambda p: truncate(p / 'delta.npy', 0.5), r'delta\.npy cannot be '
      r'mapped'),
     (lambda p: truncate(p / 'weights.npy', 0.01), r'weights\.npy cannot be '
      r'mapped'),
     (lambda p: truncate(p / 'meta.json', 0.5), r'meta\.json is not JSON'),
     (lambda p: (p / 'steps.npy').unlink(), r'steps\.npy is missing'),
+    (lambda p: (p / 'checksum.npy').unlink(), r'checksum\.npy is missing'),
     (lambda p: np.save(p / 'targets.npy', np.zeros((4, 3), np.int64)),
      r'targets\.npy is int64\(4, 3\), expected int64\(4, 2\)'),
     (lambda p: np.save(p / 'weights.npy', np.zeros((4, 2), np.float64)),
      r'weights\.npy is float64\(4, 2\), expected float32\(4, 2\)'),
+    # Format 3's float32 images where the int8 change belongs.
+    (lambda p: np.save(p / 'delta.npy', np.zeros((4, 2) + SHAPE, np.float32)),
+     r'delta\.npy is float32\(4, 2, 32, 32, 3\), expected '
+     r'int8\(4, 2, 32, 32, 3\)'),
+    (lambda p: set_format_version(p, 3),
+     'it has format version 3 and this code reads 4'),
 ])
 def test_open_names_a_damaged_bank(tmp_path, damage, what):
     path = tmp_path / 'bank'
@@ -209,86 +442,209 @@ def test_concurrent_commit_keeps_first_bank(tmp_path):
     assert BoundaryBankFile.open(path).meta == {'who': 1}
 
 
+def test_read_gives_the_selected_rows(tmp_path):
+    rng = np.random.default_rng(4)
+    clean = rng.integers(0, 256, (3, ) + SHAPE, dtype=np.uint8)
+    images = np.stack([away(clean, by) for by in BY], 1)
+    logits = np.arange(3 * 2 * CLASSES, dtype=np.float32).reshape(
+        3, 2, CLASSES)
+    bank = build_bank(tmp_path / 'bank', images, clean=clean, logits=logits)
+    indices, columns = np.array([2, 0, 2]), np.array([1, 0, 0])
+    read = bank.read(indices, columns, clean[indices])
+    assert sorted(read) == ['images', 'logits', 'reached', 'targets']
+    assert read['images'].dtype == np.float32
+    assert read['images'].shape == (3, ) + SHAPE
+    np.testing.assert_array_equal(read['images'], images[indices, columns])
+    np.testing.assert_array_equal(read['logits'], logits[indices, columns])
+    assert read['targets'].tolist() == [10, 0, 0]
+    assert read['reached'].tolist() == [True] * 3
+    # Private, writable copies, not views of the read-only maps.
+    for name, value in read.items():
+        assert value.flags.writeable and not isinstance(value, np.memmap), \
+            name
+    # Nothing selected, nothing read.
+    empty = bank.read(np.zeros(0, int), np.zeros(0, int),
+                      np.zeros((0, ) + SHAPE, np.uint8))
+    assert empty['images'].shape == (0, ) + SHAPE
+
+
+def test_read_rejects_another_clean_image(tmp_path):
+    rng = np.random.default_rng(5)
+    clean = rng.integers(0, 256, (3, ) + SHAPE, dtype=np.uint8)
+    bank = build_bank(tmp_path / 'bank', away(clean, BY[0])[:, None],
+                      clean=clean)
+    other = clean.copy()
+    other[1, 0, 0, 0] ^= 1  # one pixel value off by one
+    error = (rf'The image of sample 1 is not the one boundary bank '
+             rf'{re.escape(bank.path)} was built from')
+    with pytest.raises(UserValueError, match=error):
+        bank.read(np.array([0, 1]), np.zeros(2, int), other[:2])
+    # Another sample's image, e.g. of a shuffled dataset.
+    with pytest.raises(UserValueError, match='sample 2 is not the one'):
+        bank.read(np.array([2]), np.zeros(1, int), clean[[0]])
+    with pytest.raises(UserValueError,
+                       match=r'shape \(28, 28, 3\).*\(32, 32, 3\)'):
+        bank.read(np.array([0]), np.zeros(1, int),
+                  np.zeros((1, 28, 28, 3), np.uint8))
+    for index in (3, -1):
+        with pytest.raises(IndexError, match='another dataset'):
+            bank.read(np.array([0, index]), np.zeros(2, int), clean[:2])
+
+
 def test_sample_follows_weights(tmp_path):
-    images = np.empty((3, 2) + SHAPE, np.float32)
-    images[:, 0], images[:, 1] = 7, 9
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (3, ) + SHAPE, dtype=np.uint8)
+    images = np.stack([away(clean, by) for by in BY], 1)
     weights = np.tile(np.array([0.9, 0.1], np.float32), (3, 1))
     weights[2] = 0  # e.g. a teacher that assigns no target probability
-    bank = build_bank(tmp_path / 'bank', images, weights)
-    rng = np.random.default_rng(0)
-    draws = [bank.sample(1, rng) for _ in range(2000)]
+    bank = build_bank(tmp_path / 'bank', images, weights, clean)
+    draws = [bank.sample(1, clean[1], rng) for _ in range(2000)]
     targets = np.array([d['boundary_target'] for d in draws])
     assert set(targets) == {0, 10}
+    # 0.03 is 4.5 standard deviations of a mean of 2000 draws at 0.9.
     assert abs(np.mean(targets == 0) - 0.9) < 0.03
     for draw in draws[:20]:
-        assert draw['boundary_img'][0, 0, 0] == (7 if draw['boundary_target']
-                                                 == 0 else 9)
+        np.testing.assert_array_equal(
+            draw['boundary_img'], images[1, draw['boundary_target'] // 10])
         assert draw['boundary_correct'] is True
         assert draw['boundary_reached'] is True
     # numpy's global state (what LoadBoundaryBank uses) works as well.
     np.random.seed(0)
-    global_targets = [bank.sample(0)['boundary_target'] for _ in range(2000)]
+    global_targets = [
+        bank.sample(0, clean[0])['boundary_target'] for _ in range(2000)
+    ]
     assert abs(np.mean(np.array(global_targets) == 0) - 0.9) < 0.03
-    # All-zero weights fall back to a uniform draw.
-    zero = [bank.sample(2, rng)['boundary_target'] for _ in range(2000)]
+    # All-zero weights fall back to a uniform draw (0.05: 4.5 deviations).
+    zero = [bank.sample(2, clean[2], rng)['boundary_target']
+            for _ in range(2000)]
     assert abs(np.mean(np.array(zero) == 0) - 0.5) < 0.05
 
     # The returned image is a private, writable, contiguous copy.
-    img = bank.sample(0, rng)['boundary_img']
+    img = bank.sample(0, clean[0], rng)['boundary_img']
     assert img.flags.writeable and img.flags.c_contiguous
     assert img.shape == SHAPE and img.dtype == np.float32
     img[:] = 0
-    assert bank['images'][0].min() > 0
+    again = bank.sample(0, clean[0], np.random.default_rng(1))
+    np.testing.assert_array_equal(
+        again['boundary_img'], images[0, again['boundary_target'] // 10])
+    with pytest.raises(UserValueError, match='sample 0 is not the one'):
+        bank.sample(0, clean[1], rng)
     with pytest.raises(IndexError, match='another dataset'):
-        bank.sample(3, rng)
+        bank.sample(3, clean[0], rng)
 
 
 def test_sample_single_target(tmp_path):
-    bank = build_bank(tmp_path / 'bank', np.ones((2, 1) + SHAPE, np.float32),
-                      np.zeros((2, 1), np.float32))
+    clean = np.full((2, ) + SHAPE, 9, np.uint8)
+    bank = build_bank(tmp_path / 'bank',
+                      away(clean, BY[1])[:, None],
+                      np.zeros((2, 1), np.float32), clean)
     rng = np.random.default_rng(0)
-    assert {bank.sample(1, rng)['boundary_target'] for _ in range(50)} == {0}
+    samples = [bank.sample(1, clean[1], rng) for _ in range(50)]
+    assert {s['boundary_target'] for s in samples} == {0}
+    np.testing.assert_array_equal(samples[0]['boundary_img'], 9 + BY[1])
+    # K = 1 makes no draw: the random stream is untouched.
+    assert rng.random() == np.random.default_rng(0).random()
 
 
 # --- LoadBoundaryBank --------------------------------------------------
 
 
 def test_load_boundary_bank_transform(tmp_path):
-    bank_images = np.broadcast_to(
-        np.arange(2, dtype=np.float32)[:, None, None, None, None],
-        (2, 1) + SHAPE)
-    path = build_bank(tmp_path / 'bank', bank_images).path
-    results = dict(img=np.zeros(SHAPE, np.uint8), sample_idx=1)
+    clean = np.stack([np.zeros(SHAPE, np.uint8), np.full(SHAPE, 200,
+                                                         np.uint8)])
+    path = build_bank(tmp_path / 'bank', away(clean, BY[0])[:, None],
+                      clean=clean).path
+    results = dict(img=clean[1].copy(), sample_idx=1)
+    # Not the image the bank was built from (e.g. another loading).
+    wrong = dict(img=clean[0].copy(), sample_idx=1)
+    odd = dict(img=np.zeros((28, 28, 3), np.uint8), sample_idx=0)
 
     transform = TRANSFORMS.build(dict(type='LoadBoundaryBank'))
-    assert isinstance(transform, LoadBoundaryBank)
+    assert isinstance(transform, LoadBoundaryBank) and not transform.decode
+    assert LoadBoundaryBank.PACKED == tuple(CLEAN_KEYS)
+    assert LoadBoundaryBank.DECODED == tuple(AS_BANKED_KEYS)
     # No bank bound (an OnlineBoundary run): the results pass through.
     assert transform(dict(results)) == results
     transform.bind(path)
+    # By default it keeps a copy of the clean image and reads no sample.
     out = transform(dict(results))
-    assert out['boundary_img'].shape == SHAPE
-    assert out['boundary_img'].max() == 1
-    assert out['boundary_target'] == 0
+    assert sorted(out) == sorted([*results, *CLEAN_KEYS])
+    assert out['boundary_clean'].dtype == np.uint8
+    np.testing.assert_array_equal(out['boundary_clean'], clean[1])
+    assert not np.shares_memory(out['boundary_clean'], out['img'])
+    # An image the bank was not built from is only caught by the step's
+    # read, which checks the checksum of the kept image.
+    kept = transform(dict(wrong))['boundary_clean']
+    np.testing.assert_array_equal(kept, clean[0])
+    with pytest.raises(UserValueError, match='sample 1 is not the one'):
+        BoundaryBankFile.open(path).read(
+            np.array([1]), np.zeros(1, int), kept[None])
     # The opened memory maps never travel to (spawned) workers.
     assert len(pickle.dumps(transform)) < 1000
-    assert pickle.loads(pickle.dumps(transform))(
-        dict(results))['boundary_img'].max() == 1
-    with pytest.raises(ValueError, match=r'\(28, 28, 3\).*\(32, 32, 3\)'):
-        transform(dict(img=np.zeros((28, 28, 3), np.uint8), sample_idx=0))
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(transform))(
+            dict(results))['boundary_clean'], clean[1])
+    with pytest.raises(UserValueError, match=r'\(28, 28, 3\).*\(32, 32, 3\)'):
+        transform(dict(odd))
+
+    # decode=True loads the banked sample, decoded from the clean image.
+    decoding = TRANSFORMS.build(
+        dict(type='LoadBoundaryBank', bank_path=path, decode=True))
+    assert 'decode=True' in repr(decoding)
+    out = decoding(dict(results))
+    assert sorted(out) == sorted([*results, *AS_BANKED_KEYS])
+    assert out['boundary_img'].dtype == np.float32
+    np.testing.assert_array_equal(out['boundary_img'], 200 - BY[0])
+    assert out['boundary_target'] == 0
+    np.testing.assert_array_equal(out['boundary_logits'], np.zeros(CLASSES))
+    error = (rf'The image of sample 1 is not the one boundary bank '
+             rf'{re.escape(path)} was built from')
+    with pytest.raises(UserValueError, match=error):
+        decoding(dict(wrong))
+    with pytest.raises(UserValueError, match=r'\(28, 28, 3\).*\(32, 32, 3\)'):
+        decoding(dict(odd))
+    assert len(pickle.dumps(decoding)) < 1000
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(decoding))(dict(results))['boundary_img'],
+        200 - BY[0])
 
     # bind() drops the open bank, so a new bank takes effect.
-    other = build_bank(tmp_path / 'other', bank_images + 5).path
-    transform.bind(other)
-    assert transform(dict(results))['boundary_img'].max() == 6
+    other = build_bank(tmp_path / 'other', away(clean, BY[1])[:, None],
+                       clean=clean).path
+    decoding.bind(other)
+    np.testing.assert_array_equal(
+        decoding(dict(results))['boundary_img'], 200 - BY[1])
+    grey = build_bank(tmp_path / 'grey', np.zeros((2, 1, 32, 32, 1))).path
+    transform.bind(grey)
+    with pytest.raises(UserValueError, match=r'\(32, 32, 3\).*\(32, 32, 1\)'):
+        transform(dict(results))
     # bind(None) unbinds: through again.
-    transform.bind(None)
-    assert transform(dict(results)) == results
+    for unbound in (transform, decoding):
+        unbound.bind(None)
+        assert unbound(dict(results)) == results
+
+
+def test_load_boundary_bank_grey_image_gets_a_channel(tmp_path):
+    """A 2-D grey ``img`` is kept and banked as one channel, (H, W, 1)."""
+    rng = np.random.default_rng(6)
+    grey = rng.integers(0, 256, (2, 32, 32), dtype=np.uint8)
+    path = build_bank(tmp_path / 'bank', away(grey, BY[0])[:, None, ..., None],
+                      clean=grey[..., None]).path
+    results = dict(img=grey[1].copy(), sample_idx=1)
+    kept = LoadBoundaryBank(path)(dict(results))['boundary_clean']
+    assert kept.shape == (32, 32, 1)
+    np.testing.assert_array_equal(kept[..., 0], grey[1])
+    decoded = LoadBoundaryBank(path, decode=True)(dict(results))
+    assert decoded['boundary_img'].shape == (32, 32, 1)
+    np.testing.assert_array_equal(decoded['boundary_img'][..., 0],
+                                  away(grey[1], BY[0]))
+    assert decoded['img'].shape == (32, 32)
 
 
 def test_unbound_load_boundary_bank_passes_results_through():
     img = np.arange(np.prod(SHAPE), dtype=np.uint8).reshape(SHAPE)
     results = dict(img=img, sample_idx=3, gt_label=1)
-    for transform in (LoadBoundaryBank(),
+    for transform in (LoadBoundaryBank(), LoadBoundaryBank(decode=True),
                       TRANSFORMS.build(dict(type='LoadBoundaryBank'))):
         out = transform(results)
         assert out is results  # the very dict, nothing added or removed
@@ -371,13 +727,15 @@ def gradient_image() -> np.ndarray:
 def run(pipeline: Compose,
         img: np.ndarray,
         seed: int,
-        sample_idx: int = 0) -> tuple:
-    """Clean and boundary outputs as (H, W, C) arrays, plus the sample."""
+        sample_idx: int = 0,
+        field: str = 'boundary_img') -> tuple:
+    """Clean output and the packed boundary ``field`` as (H, W, C) arrays,
+    plus the sample."""
     np.random.seed(seed)
     packed = pipeline(dict(img=img.copy(), sample_idx=sample_idx, gt_label=1))
     sample = packed['data_samples']
     clean = packed['inputs'].permute(1, 2, 0).numpy()
-    return clean, np.asarray(sample.boundary_img), sample
+    return clean, np.asarray(sample.get(field)), sample
 
 
 def test_cifar10_config_inherits_the_train_pipeline():
@@ -404,6 +762,9 @@ def test_bank_crop_pipeline_builds(scope):
     names = [type(t).__name__ for t in pipeline.transforms]
     assert 'LoadBoundaryBank' in names
     assert names[-2:] == ['TransformBroadcaster', 'PackInputs']
+    # The fragment decodes the banked sample in the pipeline, to crop it.
+    loader = pipeline.transforms[names.index('LoadBoundaryBank')]
+    assert loader.decode is True
     # The broadcaster wraps exactly the random transforms of train_pipeline.
     wrapped = [dict(t) for t in crop[-2].transforms]
     loaders = [t for t in cfg.train_pipeline if 'Load' in t['type']]
@@ -416,19 +777,20 @@ def test_bank_crop_pipeline_builds(scope):
                                   'tiny_imagenet'])
 def test_bank_pipeline_is_train_pipeline_plus_bank(name, scope):
     """The hook's pipeline is the train pipeline with LoadBoundaryBank
-    after the loading transforms and the banked fields packed: the
+    after the loading transforms and the clean image packed: the
     bank_train_pipeline the dataset configs used to write out."""
     cfg = load_cfg(name)
     steps = [dict(t) for t in cfg.train_pipeline]
     at = sum('Load' in t['type'] for t in steps)
     expected = [*steps[:at], dict(type='mmpretrain.LoadBoundaryBank'),
-                *steps[at:-1], dict(steps[-1], algorithm_keys=AS_BANKED_KEYS)]
+                *steps[at:-1], dict(steps[-1], algorithm_keys=CLEAN_KEYS)]
     with DefaultScope.overwrite_default_scope(scope):
         derived = amkd_pipeline(name, scope)
         written = Compose(expected)
     assert [repr(t) for t in derived.transforms] == [
         repr(t) for t in written.transforms]
-    assert derived.transforms[-1].algorithm_keys == AS_BANKED_KEYS
+    assert derived.transforms[-1].algorithm_keys == CLEAN_KEYS
+    assert not derived.transforms[at].decode
     if name == 'digits':
         packed = dict(crop_pipeline()[-1])
         assert packed['algorithm_keys'] == BANK_KEYS
@@ -453,7 +815,7 @@ def test_unbound_amkd_pipeline_is_train_pipeline(name, scope):
                               gt_label=1))
         assert torch.equal(out['inputs'], expected['inputs'])
         sample = out['data_samples']
-        for key in AS_BANKED_KEYS:
+        for key in [*AS_BANKED_KEYS, *CLEAN_KEYS]:
             assert key not in sample, key
         assert sorted(sample.keys()) == sorted(
             expected['data_samples'].keys())
@@ -462,19 +824,29 @@ def test_unbound_amkd_pipeline_is_train_pipeline(name, scope):
 
 @pytest.mark.parametrize('scope', SCOPES)
 @pytest.mark.parametrize('name', ['cifar100', 'digits'])
-def test_bank_pipeline_keeps_banked_image_as_is(name, scope, tmp_path):
+def test_bank_pipeline_keeps_clean_image_as_loaded(name, scope, tmp_path):
     rng = np.random.default_rng(1)
     clean = rng.integers(1, 256, (3, ) + SHAPE, np.uint8)
-    banked = rng.integers(0, 256, (3, ) + SHAPE, np.uint8)
-    path = build_bank(tmp_path / 'bank', banked[:, None]).path
+    path = build_bank(tmp_path / 'bank', away(clean, BY[0])[:, None],
+                      clean=clean).path
+    bank = BoundaryBankFile.open(path)
     pipeline = build_bank_pipeline(name, scope, path, AMKD)
     with DefaultScope.overwrite_default_scope(scope):
         plain = Compose(load_cfg(name).train_pipeline)
     cropped = 0
     for seed in range(20):
         idx = seed % 3
-        clean_out, bank_out, sample = run(pipeline, clean[idx], seed, idx)
-        np.testing.assert_array_equal(bank_out, banked[idx])
+        clean_out, kept, sample = run(pipeline, clean[idx], seed, idx,
+                                      'boundary_clean')
+        # The clean image as loaded, un-augmented, and nothing of the bank.
+        assert kept.dtype == np.uint8
+        np.testing.assert_array_equal(kept, clean[idx])
+        for key in AS_BANKED_KEYS:
+            assert key not in sample, key
+        # It is the image the bank's change is added to (as the step does).
+        read = bank.read(np.array([idx]), np.zeros(1, int), kept[None])
+        np.testing.assert_array_equal(read['images'][0],
+                                      away(clean[idx], BY[0]))
         # The clean image is augmented as by train_pipeline with the seed.
         np.random.seed(seed)
         expected = plain(dict(img=clean[idx].copy(), gt_label=1))['inputs']
@@ -489,7 +861,8 @@ def test_bank_pipeline_keeps_banked_image_as_is(name, scope, tmp_path):
 def test_bank_crop_pipeline_same_image_same_output(name, scope, tmp_path):
     rng = np.random.default_rng(1)
     clean = rng.integers(0, 256, (3, ) + SHAPE, np.uint8)
-    path = build_bank(tmp_path / 'bank', clean[:, None]).path
+    # Banked images equal to the clean ones: a change of 0, scale 0.
+    path = build_bank(tmp_path / 'bank', clean[:, None], clean=clean).path
     pipeline = build_bank_pipeline(name, scope, path)
     with DefaultScope.overwrite_default_scope(scope):
         plain = Compose(load_cfg(name).train_pipeline)
@@ -499,6 +872,7 @@ def test_bank_crop_pipeline_same_image_same_output(name, scope, tmp_path):
         np.testing.assert_array_equal(clean_out, bank_out)
         assert bank_out.dtype == np.float32 and bank_out.shape == SHAPE
         assert sample.boundary_target == 0 and sample.sample_idx == idx
+        assert 'boundary_clean' not in sample
         # Same seed, same crop/flip as the ordinary train_pipeline (K=1 makes
         # no draw, so the random streams line up).
         np.random.seed(seed)
@@ -511,7 +885,9 @@ def test_bank_crop_pipeline_same_image_same_output(name, scope, tmp_path):
 @pytest.mark.parametrize('name, flips', [('digits', False)])
 def test_bank_crop_pipeline_shares_crop_and_flip(name, flips, scope, tmp_path):
     clean = gradient_image()
-    path = build_bank(tmp_path / 'bank', (clean + OFFSET)[None, None]).path
+    path = build_bank(tmp_path / 'bank',
+                      (clean + np.float32(OFFSET))[None, None],
+                      clean=clean[None]).path
     pipeline = build_bank_pipeline(name, scope, path)
     crops, flipped = set(), set()
     for seed in range(60):
@@ -535,7 +911,8 @@ def test_bank_crop_pipeline_shares_crop_and_flip(name, flips, scope, tmp_path):
 def bank_dataset(name: str, scope: str, tmp_path: Path, key: str,
                  **dataset_kwargs):
     """A train dataset with pipeline ``key`` and a bank bound to it whose
-    K=2 images of each index are ``clean // 2 + 100`` and ``+ 101``."""
+    K=2 images of each index are ``away(clean, by)`` for ``by`` in
+    :data:`BY` (exact when decoded)."""
     cfg = load_cfg(name)
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.update(pipeline=pipeline_cfg(name, key), **dataset_kwargs)
@@ -544,31 +921,41 @@ def bank_dataset(name: str, scope: str, tmp_path: Path, key: str,
         banked(dataset.pipeline, key)
     clean = np.stack(
         [dataset.get_data_info(i)['img'] for i in range(len(dataset))])
-    half = clean // 2 + 100
-    images = np.stack([half, half + 1], axis=1)
-    bank = build_bank(tmp_path / 'bank', images)
+    images = np.stack([away(clean, by) for by in BY], axis=1)
+    bank = build_bank(tmp_path / 'bank', images, clean=clean)
     bind_pipeline(dataset.pipeline.transforms, bank.path)
     return dataset, bank
 
 
-def check_packed(inputs, sample, clean: np.ndarray, key: str) -> None:
+def check_packed(inputs, sample, clean: np.ndarray, key: str,
+                 bank: BoundaryBankFile) -> None:
     """The packed boundary fields and their relation to the clean image
-    (``clean``, as loaded) and to the augmented input."""
+    (``clean``, as loaded), to the augmented input and to ``bank``."""
     clean_out = inputs.permute(1, 2, 0).numpy()
+    if key == AMKD:  # the clean image as loaded, for the step
+        kept = sample.boundary_clean
+        assert isinstance(kept, np.ndarray)
+        assert kept.dtype == clean.dtype and kept.shape == SHAPE
+        np.testing.assert_array_equal(kept, clean)
+        for field in AS_BANKED_KEYS:
+            assert field not in sample, field
+        read = bank.read(np.array([sample.sample_idx]), np.array([1]),
+                         kept[None])
+        np.testing.assert_array_equal(read['images'][0], away(clean, BY[1]))
+        return
     bank_out = sample.boundary_img
+    assert 'boundary_clean' not in sample
     assert isinstance(bank_out, np.ndarray)
     assert bank_out.dtype == np.float32 and bank_out.shape == SHAPE
     assert sample.boundary_target in (0, 10)
     assert isinstance(sample.boundary_correct, bool)
     assert isinstance(sample.boundary_reached, bool)
-    extra = sample.boundary_target // 10
-    if key == AMKD:  # the banked image, as it is
-        np.testing.assert_array_equal(bank_out, clean // 2 + 100 + extra)
-        return
+    by = BY[sample.boundary_target // 10]
+    # away() never gives 0, so the banked image is 0 where padded only.
     padding = bank_out == 0
     np.testing.assert_array_equal(clean_out[padding], 0)
     np.testing.assert_array_equal(bank_out[~padding],
-                                  clean_out[~padding] // 2 + 100 + extra)
+                                  away(clean_out[~padding], by))
 
 
 @pytest.mark.parametrize('key', [AMKD])
@@ -584,17 +971,17 @@ def test_cifar_dataset_packs_boundary_fields(scope, key, make_cifar,
         sample = packed['data_samples']
         assert sample.sample_idx == idx
         check_packed(packed['inputs'], sample,
-                     dataset.get_data_info(idx)['img'], key)
+                     dataset.get_data_info(idx)['img'], key, bank)
 
 
 @pytest.mark.parametrize('key', PIPELINES)
 def test_digits_dataset_packs_boundary_fields(key, tmp_path):
-    dataset, _ = bank_dataset('digits', 'mmrazor', tmp_path, key)
+    dataset, bank = bank_dataset('digits', 'mmrazor', tmp_path, key)
     idx = len(dataset) - 1
     packed = dataset[idx]
     assert packed['data_samples'].sample_idx == idx
     check_packed(packed['inputs'], packed['data_samples'],
-                 dataset.get_data_info(idx)['img'], key)
+                 dataset.get_data_info(idx)['img'], key, bank)
 
 
 @pytest.mark.parametrize('name, key', [('cifar100', AMKD),
@@ -602,7 +989,7 @@ def test_digits_dataset_packs_boundary_fields(key, tmp_path):
 def test_dataloader_workers_open_the_bank(name, key, make_cifar, tmp_path):
     kwargs = ({} if name == 'digits' else dict(
         data_root=str(make_cifar('cifar100', num_per_class=1))))
-    dataset, _ = bank_dataset(name, 'mmrazor', tmp_path, key, **kwargs)
+    dataset, bank = bank_dataset(name, 'mmrazor', tmp_path, key, **kwargs)
     loader = dict(
         dataset=dataset,
         batch_size=8,
@@ -612,9 +999,11 @@ def test_dataloader_workers_open_the_bank(name, key, make_cifar, tmp_path):
     with DefaultScope.overwrite_default_scope('mmrazor'):
         batch = next(iter(Runner.build_dataloader(loader, seed=0)))
     assert len(batch['data_samples']) == 8
+    field = 'boundary_clean' if key == AMKD else 'boundary_img'
     for inputs, sample in zip(batch['inputs'], batch['data_samples']):
         check_packed(inputs, sample,
-                     dataset.get_data_info(sample.sample_idx)['img'], key)
+                     dataset.get_data_info(sample.sample_idx)['img'], key,
+                     bank)
         # How an algorithm turns the packed HWC array into a CHW tensor.
         assert PackInputs.format_input(
-            sample.boundary_img).shape == inputs.shape
+            sample.get(field)).shape == inputs.shape

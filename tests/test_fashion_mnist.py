@@ -21,6 +21,7 @@ from mmpretrain.datasets import FashionMNIST
 from mmpretrain.registry import DATASETS
 
 from amkd_plugin.bank import BoundaryBankFile, add_bank_loader
+from amkd_plugin.bank.bank_file import decode, encode
 from amkd_plugin.datasets import OfflineFashionMNIST, stratified_indices
 from amkd_plugin.utils import UserInputError, UserValueError
 
@@ -132,11 +133,14 @@ def test_configs_build_and_subset_is_stratified(fashion_mnist_root):
 
 def test_bank_pipeline_takes_grey_images(tmp_path):
     """A 2-D grey ``img`` (MMPretrain's MNIST family) against a bank of
-    (H, W, 1) images: the banked sample comes out as stored."""
+    (H, W, 1) images: the pipeline keeps it as the bank's (H, W, 1) clean
+    image, and the banked sample comes out as stored."""
+    clean = np.full((2, 28, 28, 1), 7, np.uint8)
     banked = np.random.default_rng(0).uniform(0, 255, (2, 1, 28, 28, 1))
+    delta, scale = encode(banked.astype(np.float32), clean[:, None])
     bank = BoundaryBankFile.create(str(tmp_path / 'bank'), 2, 1, (28, 28, 1),
                                    10)
-    bank.write(np.arange(2), images=banked.astype(np.float32),
+    bank.write(np.arange(2), delta=delta, scale=scale, clean=clean,
                logits=np.zeros((2, 1, 10), np.float32),
                targets=np.full((2, 1), 3), weights=np.ones((2, 1),
                                                             np.float32),
@@ -150,8 +154,15 @@ def test_bank_pipeline_takes_grey_images(tmp_path):
     img = np.full((28, 28), 7, np.uint8)
     packed = pipeline(dict(img=img, sample_idx=1, gt_label=2))
     assert packed['inputs'].shape == (1, 28, 28)
-    np.testing.assert_array_equal(packed['data_samples'].boundary_img,
-                                  banked[1, 0].astype(np.float32))
+    kept = packed['data_samples'].boundary_clean
+    np.testing.assert_array_equal(kept, clean[1])
+    read = BoundaryBankFile.open(path).read(np.array([1]), np.array([0]),
+                                            kept[None])
+    np.testing.assert_array_equal(read['images'][0],
+                                  decode(clean[1], delta[1, 0], scale[1, 0]))
+    # Each value within half a level of the attack's (the format's bound).
+    assert np.abs(read['images'][0] - banked[1, 0]).max() <= (
+        scale[1, 0] / 2 * (1 + 1e-5))
     with pytest.raises(UserValueError, match=r'\(27, 28, 1\)'):
         pipeline(dict(img=np.zeros((27, 28), np.uint8), sample_idx=0,
                       gt_label=0))

@@ -275,7 +275,7 @@ def test_stale_partial_bank_builds_are_removed(tmp_path):
     bank = tmp_path / 'abc'
     for folder in (stale, running, elsewhere, bank):
         folder.mkdir()
-        (folder / 'images.npy').write_bytes(b'x')
+        (folder / 'delta.npy').write_bytes(b'x')
 
     assert BoundaryBankFile.stale_partials(str(tmp_path), of='abc') == [
         str(stale)]

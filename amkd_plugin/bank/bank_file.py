@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import uuid
+import zlib
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -18,7 +19,9 @@ from amkd_plugin.utils import (DiskFullError, UserValueError, reserve,
 # ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape,
 # ``'classes'`` for the teacher's class count.
 ARRAY_SPECS = {
-    'images': (np.float32, (None, 'img')),
+    'delta': (np.int8, (None, 'img')),
+    'scale': (np.float32, (None, )),
+    'checksum': (np.uint32, ()),
     'logits': (np.float32, (None, 'classes')),
     'targets': (np.int64, (None, )),
     'weights': (np.float32, (None, )),
@@ -29,10 +32,13 @@ ARRAY_SPECS = {
 META_FILE = 'meta.json'
 # Records of what each writer of an unfinished bank has written.
 PROGRESS_PREFIX = 'progress-'
-# 3: the teacher's logits on each stored image; 2: images in float32 (1:
-# uint8, whose rounding put half of the Fashion-MNIST boundary samples
-# back on their own side).
-FORMAT_VERSION = 3
+# 4: the attack's change to the clean image in int8 with a scale per
+# sample, a quarter of 3's float32 images (2: float32 images; 1: uint8
+# images, whose rounding put half of the Fashion-MNIST boundary samples
+# back on their own side; 3: the teacher's logits added).
+FORMAT_VERSION = 4
+# Levels of the int8 perturbation on each side of zero.
+LEVELS = 127
 
 Rng = Union[np.random.Generator, np.random.RandomState]
 
@@ -46,6 +52,84 @@ def damaged(path: str, what: str) -> UserValueError:
         'tools/build_boundary_bank.py CONFIG` and the training\'s options.')
 
 
+def encode(images: np.ndarray,
+           clean: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """What the attack changed, as stored: int8 levels and a scale each.
+
+    ``delta = round((images - clean) / scale)`` with ``scale`` the largest
+    change of the sample over :data:`LEVELS`, so each value is off by at
+    most ``scale / 2`` (0.08 of a pixel value for a typical Fashion-MNIST
+    sample, finer than the dataset's own uint8 step); :func:`decode`
+    inverts it.
+
+    Args:
+        images (np.ndarray): ``(..., H, W, C)`` float32 boundary pixels.
+        clean (np.ndarray): The clean images they were made from,
+            broadcastable to ``images``.
+
+    Returns:
+        tuple: ``delta`` (int8, the shape of ``images``) and ``scale``
+        (float32, ``images.shape[:-3]``; 0 for an unchanged image).
+    """
+    change = images.astype(np.float32) - clean.astype(np.float32)
+    scale = (np.abs(change).max(axis=(-3, -2, -1)) / LEVELS).astype(
+        np.float32)
+    levels = np.divide(change, scale[..., None, None, None],
+                       out=np.zeros_like(change),
+                       where=scale[..., None, None, None] > 0)
+    return np.rint(levels).clip(-LEVELS, LEVELS).astype(np.int8), scale
+
+
+def decode(clean: np.ndarray, delta: np.ndarray,
+           scale: np.ndarray) -> np.ndarray:
+    """The stored boundary image: ``clip(clean + scale * delta, 0, 255)``.
+
+    The builder judges exactly these floats with the teacher, and training
+    reads exactly these, on any machine (float32 products and sums, one
+    rounding each).
+
+    Args:
+        clean (np.ndarray): ``(..., H, W, C)`` clean pixels (any dtype).
+        delta (np.ndarray): int8 levels, broadcastable with ``clean``.
+        scale (np.ndarray): float32 scales, ``delta.shape[:-3]``.
+
+    Returns:
+        np.ndarray: float32 pixels in 0..255.
+    """
+    change = delta.astype(np.float32) * np.asarray(
+        scale, np.float32)[..., None, None, None]
+    return np.clip(clean.astype(np.float32) + change, 0, 255)
+
+
+def checksum(clean: np.ndarray) -> np.ndarray:
+    """CRC-32 of each clean ``(H, W, C)`` image of ``(B, H, W, C)``: ties a
+    stored change to the image it is added to."""
+    return np.array([zlib.crc32(np.ascontiguousarray(image).tobytes())
+                     for image in clean], dtype=np.uint32)
+
+
+def draw_targets(weights: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Which of the K banked targets each row uses.
+
+    Target j of a row is taken with probability ``weights[j]`` over the
+    row's sum (clipped at 0; uniformly if the sum is 0), by inverting the
+    cumulative weights at ``draws``.
+
+    Args:
+        weights (np.ndarray): ``(M, K)`` target weights.
+        draws (np.ndarray): ``(M,)`` uniform numbers in [0, 1).
+
+    Returns:
+        np.ndarray: ``(M,)`` int64 column indices.
+    """
+    cumulative = np.cumsum(np.clip(weights.astype(np.float64), 0, None), 1)
+    empty = ~(cumulative[:, -1] > 0)
+    cumulative[empty] = np.arange(1.0, weights.shape[1] + 1)
+    below = cumulative <= (np.asarray(draws, np.float64) *
+                           cumulative[:, -1])[:, None]
+    return np.minimum(below.sum(1), weights.shape[1] - 1).astype(np.int64)
+
+
 class BoundaryBankFile:
     """A boundary bank: one boundary image per (dataset index, target) pair.
 
@@ -54,18 +138,28 @@ class BoundaryBankFile:
     (N = dataset length, K = targets per image, (H, W, C) = the dataset's
     own image shape)::
 
-        images   (N, K, H, W, C) float32  boundary image, in the dataset's
-                                          pixel space (0..255) and channel
-                                          order
-        logits   (N, K, C)       float32  the teacher's logits on it, as
-                                          stored (C classes)
+        delta    (N, K, H, W, C) int8     what the attack changed in the
+                                          clean image, in levels of
+        scale    (N, K)          float32  ... this many pixel values
+                                          (:func:`encode`, :func:`decode`)
+        checksum (N,)            uint32   CRC-32 of the clean image the
+                                          change is added to
+        logits   (N, K, C)       float32  the teacher's logits on the
+                                          stored image (C classes)
         targets  (N, K)          int64    target class of each image
         weights  (N, K)          float32  teacher probability of each target
         correct  (N,)            bool     teacher classified the clean image
-        reached  (N, K)          bool     the attack reached the boundary
+        reached  (N, K)          bool     the stored image is past the
+                                          boundary
         steps    (N, K)          int16    attack passes used
         meta.json                         shapes, format version and the
                                           builder's ``meta``; written LAST
+
+    A boundary image is the clean image, which the training pipeline has
+    anyway, plus the stored change: one byte per pixel value, the
+    dataset's own uint8 size, and the teacher's logits. Training reads
+    ``correct`` for every image of a batch and the rows of the few it
+    selects (:meth:`read`).
 
     A bank is complete iff ``meta.json`` exists, so a crash never leaves a
     directory that :meth:`open` accepts (only a ``*.partial-*`` folder, which
@@ -126,6 +220,16 @@ class BoundaryBankFile:
             name: (num, *(d for dim in tail for d in dims[dim]))
             for name, (_, tail) in ARRAY_SPECS.items()
         }
+
+    @classmethod
+    def nbytes(cls, num: int, num_targets: int, image_shape: Sequence[int],
+               num_classes: int) -> int:
+        """The bytes of a bank of these shapes (its arrays, headers aside):
+        what it takes on disk, e.g. for a dataset not at hand."""
+        return sum(
+            int(np.prod(shape)) * np.dtype(ARRAY_SPECS[name][0]).itemsize
+            for name, shape in cls._shapes(num, num_targets, image_shape,
+                                           num_classes).items())
 
     @staticmethod
     def _partial_of(path: str) -> str:
@@ -269,31 +373,41 @@ class BoundaryBankFile:
             raise ValueError(f'{self.path} is a committed, read-only bank.')
         return self.path
 
-    def write(self, indices: np.ndarray, images: np.ndarray,
-              logits: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-              correct: np.ndarray, reached: np.ndarray,
-              steps: np.ndarray) -> None:
+    def write(self, indices: np.ndarray, delta: np.ndarray,
+              scale: np.ndarray, clean: np.ndarray, logits: np.ndarray,
+              targets: np.ndarray, weights: np.ndarray, correct: np.ndarray,
+              reached: np.ndarray, steps: np.ndarray) -> None:
         """Store the rows of some dataset indices.
 
         Args:
             indices (np.ndarray): ``(B,)`` dataset indices; disjoint from
                 those any other process writes.
-            images (np.ndarray): ``(B, K, H, W, C)`` float32 boundary
-                images in 0..255.
-            logits (np.ndarray): ``(B, K, C)`` the teacher's logits on
-                them.
+            delta (np.ndarray): ``(B, K, H, W, C)`` int8 levels of the
+                change to the clean image (:func:`encode`).
+            scale (np.ndarray): ``(B, K)`` float32 pixel values per level.
+            clean (np.ndarray): ``(B, H, W, C)`` the clean images, as the
+                pipeline gives them (for :attr:`checksum` only).
+            logits (np.ndarray): ``(B, K, C)`` the teacher's logits on the
+                stored images.
             targets (np.ndarray): ``(B, K)`` target classes.
             weights (np.ndarray): ``(B, K)`` teacher target probabilities.
             correct (np.ndarray): ``(B,)`` whether the teacher was right.
-            reached (np.ndarray): ``(B, K)`` whether the boundary was
-                reached.
+            reached (np.ndarray): ``(B, K)`` whether the stored image is
+                past the boundary.
             steps (np.ndarray): ``(B, K)`` attack passes used.
         """
         if not self._writable:
             raise ValueError(f'{self.path} is a committed, read-only bank.')
         indices = np.asarray(indices, dtype=np.int64)
+        clean = np.asarray(clean)
+        if clean.shape != (len(indices), *self.image_shape):
+            raise ValueError(
+                f'clean must have shape {(len(indices), *self.image_shape)}, '
+                f'got {clean.shape}.')
         values = dict(
-            images=images,
+            delta=delta,
+            scale=scale,
+            checksum=checksum(clean),
             logits=logits,
             targets=targets,
             weights=weights,
@@ -307,11 +421,13 @@ class BoundaryBankFile:
             if value.shape != expected:
                 raise ValueError(f'{name} must have shape {expected}, got '
                                  f'{value.shape}.')
-        if values['images'].dtype != np.float32:
-            # A silent cast could round a sample off the boundary or wrap
-            # it around; conversion and clipping are the builder's job.
-            raise TypeError(
-                f'images must be float32, got {values["images"].dtype}.')
+        for name in ('delta', 'scale'):
+            # A silent cast could wrap a level around or round a sample
+            # off the boundary; encoding is the builder's job.
+            if values[name].dtype != ARRAY_SPECS[name][0]:
+                raise TypeError(
+                    f'{name} must be {np.dtype(ARRAY_SPECS[name][0])}, got '
+                    f'{values[name].dtype}.')
         for name, value in values.items():
             self._arrays[name][indices] = value
 
@@ -480,7 +596,78 @@ class BoundaryBankFile:
         """The whole memory-mapped array ``name`` (e.g. ``'targets'``)."""
         return self._arrays[name]
 
-    def sample(self, index: int, rng: Optional[Rng] = None) -> dict:
+    def _check_index(self, indices: np.ndarray) -> None:
+        outside = indices[(indices < 0) | (indices >= self.num)]
+        if len(outside):
+            raise IndexError(
+                f'Dataset index {int(outside[0])} is outside boundary bank '
+                f'{self.path} of {self.num} images; was it built for another '
+                'dataset or split?')
+
+    def draw(self, indices: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """Which of the K banked targets each index uses this time
+        (:func:`draw_targets` of its weights; 0 when K is 1).
+
+        Args:
+            indices (np.ndarray): ``(M,)`` dataset indices.
+            draws (np.ndarray): ``(M,)`` uniform numbers in [0, 1).
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        self._check_index(indices)
+        if self.num_targets == 1:
+            return np.zeros(len(indices), dtype=np.int64)
+        return draw_targets(self._arrays['weights'][indices], draws)
+
+    def read(self, indices: np.ndarray, columns: np.ndarray,
+             clean: np.ndarray) -> dict:
+        """The stored boundary samples ``(indices[i], columns[i])``.
+
+        Reads their rows only, so a step that uses a quarter of its batch
+        reads a quarter of the bank's bytes.
+
+        Args:
+            indices (np.ndarray): ``(M,)`` dataset indices.
+            columns (np.ndarray): ``(M,)`` which of the K targets
+                (:meth:`draw`).
+            clean (np.ndarray): ``(M, H, W, C)`` their clean images as the
+                pipeline loads them (un-augmented).
+
+        Returns:
+            dict: ``images`` (``(M, H, W, C)`` float32, :func:`decode`),
+            ``logits`` (``(M, C)`` float32, the teacher's on them),
+            ``targets`` (int64), ``reached`` (bool), each ``(M,)`` but
+            ``images`` and ``logits``.
+
+        Raises:
+            UserValueError: If a clean image is not the one the bank was
+                built from.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        columns = np.asarray(columns, dtype=np.int64)
+        self._check_index(indices)
+        clean = np.asarray(clean)
+        if clean.shape[1:] != self.image_shape:
+            raise UserValueError(
+                f'The images have shape {clean.shape[1:]} but boundary bank '
+                f'{self.path} stores {self.image_shape}: the bank was built '
+                'with another loading pipeline or dataset.')
+        wrong = checksum(clean) != self._arrays['checksum'][indices]
+        if wrong.any():
+            raise UserValueError(
+                f'The image of sample {int(indices[wrong][0])} is not the '
+                f'one boundary bank {self.path} was built from: the bank was '
+                'built with another loading pipeline or dataset. Delete it '
+                'to rebuild it.')
+        rows = (indices, columns)
+        return dict(
+            images=decode(clean, self._arrays['delta'][rows],
+                          self._arrays['scale'][rows]),
+            logits=np.array(self._arrays['logits'][rows]),
+            targets=np.array(self._arrays['targets'][rows]),
+            reached=np.array(self._arrays['reached'][rows]))
+
+    def sample(self, index: int, clean: np.ndarray,
+               rng: Optional[Rng] = None) -> dict:
         """Draw one of the K boundary images of a dataset index.
 
         Target j is drawn with probability ``weights[index, j]`` over the
@@ -488,39 +675,58 @@ class BoundaryBankFile:
 
         Args:
             index (int): The dataset index.
+            clean (np.ndarray): ``(H, W, C)`` its clean image.
             rng (np.random.Generator | np.random.RandomState, optional):
                 Source of the draw. Defaults to None, numpy's global state.
 
         Returns:
-            dict: ``boundary_img`` (``(H, W, C)`` float32, a writable
-            contiguous copy), ``boundary_logits`` (``(C,)`` float32, the
-            teacher's logits on it), ``boundary_target`` (int),
-            ``boundary_correct`` and ``boundary_reached`` (bool).
+            dict: ``boundary_img`` (``(H, W, C)`` float32),
+            ``boundary_logits`` (``(C,)`` float32, the teacher's logits on
+            it), ``boundary_target`` (int), ``boundary_correct`` and
+            ``boundary_reached`` (bool).
         """
-        if not 0 <= index < self.num:
-            raise IndexError(
-                f'Dataset index {index} is outside boundary bank {self.path} '
-                f'of {self.num} images; was it built for another dataset or '
-                f'split?')
-        j = 0
-        if self.num_targets > 1:
-            weights = np.clip(
-                self._arrays['weights'][index].astype(np.float64), 0, None)
-            cumulative = np.cumsum(weights)
-            if not cumulative[-1] > 0:
-                cumulative = np.arange(1.0, self.num_targets + 1)
-            rng = np.random if rng is None else rng
-            # ``random()`` exists on Generator, RandomState and np.random.
-            draw = rng.random() * cumulative[-1]
-            j = min(
-                int(np.searchsorted(cumulative, draw, side='right')),
-                self.num_targets - 1)
+        index = np.array([index], dtype=np.int64)
+        # ``random()`` exists on Generator, RandomState and np.random.
+        draws = (np.zeros(1) if self.num_targets == 1 else np.array(
+            [(np.random if rng is None else rng).random()]))
+        read = self.read(index, self.draw(index, draws), clean[None])
         return dict(
-            boundary_img=np.array(self._arrays['images'][index, j]),
-            boundary_logits=np.array(self._arrays['logits'][index, j]),
-            boundary_target=int(self._arrays['targets'][index, j]),
-            boundary_correct=bool(self._arrays['correct'][index]),
-            boundary_reached=bool(self._arrays['reached'][index, j]))
+            boundary_img=read['images'][0],
+            boundary_logits=read['logits'][0],
+            boundary_target=int(read['targets'][0]),
+            boundary_correct=bool(self._arrays['correct'][index[0]]),
+            boundary_reached=bool(read['reached'][0]))
+
+
+class BankReader:
+    """What reads a bank keeps: its path, bound by ``BoundaryBankHook``,
+    and the bank, opened on first use in each process (each dataloader
+    worker maps the files itself) and never pickled (a memory map would
+    copy the whole array into the pickle)."""
+
+    bank_path: Optional[str] = None
+    _bank: Optional[BoundaryBankFile] = None
+
+    def bind(self, bank_path: Optional[str]) -> None:
+        """Use the bank at ``bank_path`` from now on (None unbinds).
+
+        Args:
+            bank_path (str, optional): The boundary bank directory.
+        """
+        self.bank_path = bank_path
+        self._bank = None
+
+    @property
+    def bank(self) -> BoundaryBankFile:
+        """The bound bank, opened here on first use."""
+        if self._bank is None:
+            self._bank = BoundaryBankFile.open(self.bank_path)
+        return self._bank
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state['_bank'] = None
+        return state
 
 
 def _process_runs(pid: int) -> bool:

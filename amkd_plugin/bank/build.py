@@ -17,10 +17,10 @@ def build_boundary_bank(runner) -> Optional[str]:
     """Build or reuse the bank of the runner's boundary source; its path.
 
     The bank holds the training set as the test pipeline presents it
-    (un-augmented), under ``<work_dir>/boundary_bank``. The train
-    pipeline's ``LoadBoundaryBank`` is bound to it, so it loads each
-    image's banked sample from then on; a pipeline without one gets one
-    (:func:`add_bank_loader`). Does nothing (returns None) when the
+    (un-augmented), under ``<work_dir>/boundary_bank``. The boundary source
+    and the train pipeline's ``LoadBoundaryBank`` are bound to it, so each
+    step reads its banked samples from then on; a pipeline without one gets
+    one (:func:`add_bank_loader`). Does nothing (returns None) when the
     algorithm's boundary source has no bank (``OnlineBoundary``).
     """
     model = unwrap(runner.model)
@@ -45,6 +45,7 @@ def build_boundary_bank(runner) -> Optional[str]:
                          osp.join(runner.work_dir, 'boundary_bank'))
     for loader in loaders:
         loader.bind(path)
+    model.boundary.bind(path)
     return path
 
 
@@ -52,9 +53,9 @@ def add_bank_loader(pipeline: Compose) -> LoadBoundaryBank:
     """Put a ``LoadBoundaryBank`` into a train pipeline; the new transform.
 
     It goes after the transforms that load ``img`` (``Load*``), before any
-    augmentation, which leaves the banked sample as banked; the final
-    ``PackInputs`` packs its fields (``LoadBoundaryBank.PACKED``) into the
-    data samples.
+    augmentation, so that it keeps the clean image the bank's changes are
+    added to; the final ``PackInputs`` packs its field
+    (``LoadBoundaryBank.PACKED``) into the data samples.
     """
     transforms = pipeline.transforms
     if not transforms or not isinstance(transforms[-1], PackInputs):
@@ -75,7 +76,7 @@ def add_bank_loader(pipeline: Compose) -> LoadBoundaryBank:
           if key not in pack.algorithm_keys)
     ]
     print_log(
-        'Boundary bank: the train pipeline loads the banked samples '
+        'Boundary bank: the train pipeline keeps the clean images '
         f'(LoadBoundaryBank at step {at + 1}, packed: '
         f'{", ".join(LoadBoundaryBank.PACKED)}).', 'current')
     return loader

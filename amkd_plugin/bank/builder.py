@@ -4,7 +4,7 @@ import json
 import os
 import os.path as osp
 import socket
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +21,11 @@ from amkd_plugin.utils import UserValueError, eval_mode
 from amkd_plugin.utils.dist import (check_shared_folder, first_machine_ranks,
                                     on_every_rank)
 from amkd_plugin.utils.pixels import from_pixels, pixel_bounds, to_pixels
-from .bank_file import BoundaryBankFile
+from .bank_file import BoundaryBankFile, decode, encode
+
+# Factors by which a change that int8 rounding carried over the boundary is
+# stretched or shrunk back, smallest first (BoundaryBankBuilder._keep_sides).
+STRETCH = (1.01, 1.02, 1.05, 1.1, 1.2, 1.5, 2.0)
 
 
 class BoundaryBankBuilder:
@@ -32,13 +36,16 @@ class BoundaryBankBuilder:
     :class:`BoundaryAttack` over the un-augmented training set and stores,
     per dataset index, in a :class:`BoundaryBankFile`:
 
-    - the boundary image, as the attack left it, in float32 in the
-      dataset's own pixel space and channel order (four bytes per value
-      and target: 188 MB for Fashion-MNIST's 60,000 images). The attack
-      stops just past the boundary (median teacher margin about -3e-4 on
-      Fashion-MNIST), so coarser storage puts samples back on their own
-      side: rounding to uint8 did so for half of them, float16 for a
-      fifth;
+    - the boundary image as what the attack changed in the clean image,
+      in the dataset's own pixel space and channel order: int8 levels and
+      a scale per sample (:func:`encode`; one byte per value and target,
+      the dataset's own size, where float32 images took four). The attack
+      stops just past the boundary, so rounding the image itself put
+      samples back on their own side (uint8 half of them, float16 a
+      fifth); rounding the change moves a sample by at most half a level,
+      and a sample that it still carries over the boundary is stretched or
+      shrunk along its change until it is back on the attack's side
+      (:meth:`_keep_sides`);
     - its target class: with ``top_k=None`` one class drawn from the
       teacher's softmax over the classes other than the label, as the
       online attack draws it; with ``top_k=K`` the K classes the teacher
@@ -87,7 +94,7 @@ class BoundaryBankBuilder:
 
     def settings(self) -> Dict:
         """Everything besides teacher and data that shapes the bank."""
-        return dict(**self.attack.settings(), top_k=self.top_k, format=4)
+        return dict(**self.attack.settings(), top_k=self.top_k, format=5)
 
     def key(self, teacher: nn.Module, dataset_id: Dict) -> str:
         """Hash of the teacher's weights, the dataset and the settings."""
@@ -224,8 +231,10 @@ class BoundaryBankBuilder:
             images = data['inputs']
             labels = torch.cat([s.gt_label for s in data['data_samples']])
             index = np.arange(starts[k], starts[k] + len(images))
+            clean = torch.stack(data_batch['inputs']).permute(0, 2, 3, 1)
             rows, batch_sums = self._attack_batch(teacher, data_preprocessor,
-                                                  images, labels, index)
+                                                  images, clean.numpy(),
+                                                  labels, index)
             bank.write(index, **rows)
             sums += batch_sums
             bank.save_progress(writer, dict(starts=starts[:k + 1],
@@ -235,19 +244,25 @@ class BoundaryBankBuilder:
         return sums
 
     def _attack_batch(self, teacher: nn.Module, data_preprocessor: nn.Module,
-                      images: Tensor, labels: Tensor, index: np.ndarray
+                      images: Tensor, clean: np.ndarray, labels: Tensor,
+                      index: np.ndarray
                       ) -> Tuple[Dict[str, np.ndarray], Tensor]:
-        """The bank's rows for one batch, and sums for :meth:`_report`."""
+        """The bank's rows for one batch, and sums for :meth:`_report`.
 
-        def logits_of(x: Tensor) -> Tensor:
-            return teacher(x, mode='tensor').float()
+        ``images`` is the preprocessed batch, ``clean`` the same images as
+        the pipeline gives them, ``(B, H, W, C)``.
+        """
+
+        def logits_of(pixels: np.ndarray) -> Tensor:
+            x = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+            return teacher(from_pixels(x.to(images.device), data_preprocessor),
+                           mode='tensor').float()
 
         bounds = pixel_bounds(data_preprocessor)
-        logits = logits_of(images)
+        logits = teacher(images, mode='tensor').float()
         correct = logits.argmax(1) == labels
         targets, weights = self._targets(labels, logits, index)
-        clean = to_pixels(images, data_preprocessor)
-        keep = correct.view(-1, 1, 1, 1)
+        wrong = ~correct.cpu().numpy()
         columns, sums = [], torch.zeros(6, dtype=torch.float64)
         for j in range(targets.size(1)):
             pair = torch.stack((labels, targets[:, j]), 1)
@@ -257,15 +272,20 @@ class BoundaryBankBuilder:
                 return b_and_k[:, 0] - b_and_k[:, 1]
 
             # The attack enables gradients for its own steps.
-            adv, reached, steps = self.attack.attack(logits_of, images, labels,
-                                                     targets[:, j], bounds)
-            pixels = to_pixels(adv, data_preprocessor)
-            # Storage may step back over the boundary: judge the image the
-            # student will see.
-            stored_logits = logits_of(from_pixels(pixels, data_preprocessor))
-            reached_stored = stored_logits.argmax(1) != labels
+            adv, reached, steps = self.attack.attack(
+                lambda x: teacher(x, mode='tensor').float(), images, labels,
+                targets[:, j], bounds)
+            pixels = to_pixels(adv, data_preprocessor).permute(0, 2, 3, 1)
+            pixels = pixels.cpu().numpy()
             # Images the teacher gets wrong are never used: keep them clean.
-            columns.append((torch.where(keep, pixels, clean),
+            pixels[wrong] = clean[wrong]
+            delta, scale = encode(pixels, clean)
+            scale, stored_logits = self._keep_sides(
+                logits_of, clean, delta, scale, labels, correct,
+                reached & correct)
+            # Judge the image the student will see.
+            reached_stored = stored_logits.argmax(1) != labels
+            columns.append((delta, scale,
                             torch.where(correct[:, None], stored_logits,
                                         logits),
                             reached_stored & correct, steps * correct))
@@ -273,17 +293,53 @@ class BoundaryBankBuilder:
                 correct.sum(), (reached & correct).sum(),
                 (reached_stored & correct).sum(),
                 margin(logits)[correct].sum(),
-                margin(logits_of(adv))[correct].sum(),
+                margin(teacher(adv, mode='tensor').float())[correct].sum(),
                 margin(stored_logits)[correct].sum()
             ]).double().cpu()
-        images_, logits_, reached_, steps_ = zip(*columns)
+        delta_, scale_, logits_, reached_, steps_ = zip(*columns)
         rows = dict(
-            images=torch.stack(images_, 1).permute(0, 1, 3, 4, 2),
             logits=torch.stack(logits_, 1),
             targets=targets, weights=weights, correct=correct,
             reached=torch.stack(reached_, 1),
             steps=torch.stack(steps_, 1).to(torch.int16))
-        return {k: v.cpu().numpy() for k, v in rows.items()}, sums
+        rows = {k: v.cpu().numpy() for k, v in rows.items()}
+        return dict(rows, delta=np.stack(delta_, 1), scale=np.stack(scale_, 1),
+                    clean=clean), sums
+
+    @staticmethod
+    def _keep_sides(logits_of: Callable[[np.ndarray], Tensor],
+                    clean: np.ndarray, delta: np.ndarray, scale: np.ndarray,
+                    labels: Tensor, attacked: Tensor, crossed: Tensor
+                    ) -> Tuple[np.ndarray, Tensor]:
+        """Scales that keep each attacked sample, as stored, on the side
+        of the boundary where the attack left it, and the teacher's logits
+        on the stored images.
+
+        The attack leaves samples just past the boundary, or just short of
+        it where it ran out of steps, so rounding the change to int8 can
+        carry a sample over (about a third of them, either way). Such a
+        sample's change is stretched (crossed) or shrunk (short), along its
+        own direction, by the first factor of ``STRETCH`` that brings it
+        back (a teacher pass over those few samples per factor): the
+        stored share past the boundary stays the attack's.
+        """
+        logits = logits_of(decode(clean, delta, scale))
+        toward = np.where(crossed.cpu().numpy(), 1., -1.)
+        for factor in STRETCH:
+            moved_over = (logits.argmax(1) != labels) != crossed
+            wrong = (attacked & moved_over).cpu().numpy()
+            if not wrong.any():
+                break
+            changed = (scale[wrong] * factor**toward[wrong]).astype(
+                np.float32)
+            moved = logits_of(decode(clean[wrong], delta[wrong], changed))
+            back = ((moved.argmax(1) != labels[wrong]) ==
+                    crossed[wrong]).cpu().numpy()
+            rows = np.flatnonzero(wrong)[back]
+            scale[rows] = changed[back]
+            logits[torch.from_numpy(rows).to(logits.device)] = moved[
+                torch.from_numpy(back).to(moved.device)]
+        return scale, logits
 
     @staticmethod
     def _report(sums: Tensor) -> None:
@@ -294,7 +350,7 @@ class BoundaryBankBuilder:
         print_log(
             f'Boundary bank: {100 * reached / count:.1f}% of the attacked '
             f'images reached the boundary, {100 * reached_stored / count:.1f}'
-            f'% as stored in float32; mean teacher margin z_b - z_k: '
+            f'% as stored (int8 change); mean teacher margin z_b - z_k: '
             f'clean {clean / count:.3f}, attacked {adv / count:.3f}, stored '
             f'{stored / count:.3f}.', 'current')
 

@@ -1,36 +1,43 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Load an image's precomputed boundary sample from a boundary bank."""
+"""Keep what a boundary bank needs of an image, or load its banked sample."""
 from typing import Optional
 
+import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
 from amkd_plugin.utils import UserValueError
-from .bank_file import BoundaryBankFile
+from .bank_file import BankReader
 
 
 @TRANSFORMS.register_module()
-class LoadBoundaryBank(BaseTransform):
-    """Add the banked boundary sample of ``results['sample_idx']``.
+class LoadBoundaryBank(BaseTransform, BankReader):
+    """Keep the clean image for the banked boundary sample of
+    ``results['sample_idx']``, or load that sample.
 
     ``BoundaryBankHook`` puts one into the train pipeline of a
     ``BankedBoundary`` before training (after the transforms that load
     ``img``; ``PackInputs`` then packs :attr:`PACKED`) and binds it to the
-    bank, so a dataset config needs no pipeline of its own for AMKD. A
-    pipeline may also list it itself, e.g. before a transform that augments
-    the banked image too (``configs/experiments/sources/bank_crop.py``).
+    bank, so a dataset config needs no pipeline of its own for AMKD.
     Without a bank bound it passes the results through unchanged.
 
-    Of the K boundary images banked for the index, one is drawn with
-    probability proportional to the teacher's probability of its target
-    (see :meth:`BoundaryBankFile.sample`). The draw uses numpy's global
-    random state, which MMEngine seeds in every dataloader worker from the
-    run seed (``worker_init_fn``), so draws differ between workers and
-    epochs yet a seeded run is reproducible; like the random crops.
+    A bank stores what the attack changed in the clean image. By default
+    this transform reads nothing from it: it keeps a copy of the clean,
+    un-augmented image as ``boundary_clean``, and ``BankedBoundary`` reads
+    the banked rows of only the samples its step selects (a quarter of a
+    batch by default) and adds their change to it.
 
-    Put it after the transform that loads ``img`` and before a
+    With ``decode=True`` it loads the banked sample here instead, for a
+    pipeline that moves it with the image: listed before a
     ``TransformBroadcaster`` that applies the random transforms to ``img``
-    and ``boundary_img`` with shared random parameters.
+    and ``boundary_img`` with shared parameters
+    (``configs/experiments/sources/bank_crop.py``). That reads every
+    image's banked sample each epoch. Of the K boundary images banked for
+    the index, one is drawn with probability proportional to the teacher's
+    probability of its target (:meth:`BoundaryBankFile.draw`), from
+    numpy's global random state, which MMEngine seeds in every dataloader
+    worker from the run seed, so draws differ between workers and epochs
+    yet a seeded run is reproducible.
 
     The bank is opened lazily on first use, so each dataloader worker maps
     the files itself; the open bank is not pickled to spawned workers.
@@ -42,10 +49,15 @@ class LoadBoundaryBank(BaseTransform):
     - img
     - sample_idx
 
-    **Added Keys:**
+    **Added Keys** (``decode=False``):
+
+    - boundary_clean (np.ndarray): ``(H, W, C)`` copy of ``img`` (C = 1
+      for a 2-D grey ``img``), as loaded.
+
+    **Added Keys** (``decode=True``):
 
     - boundary_img (np.ndarray): ``(H, W, C)`` float32 pixels in 0..255,
-      in ``img``'s channel order (C = 1 for a 2-D grey ``img``).
+      in ``img``'s channel order.
     - boundary_logits (np.ndarray): ``(classes,)`` float32, the teacher's
       logits on ``boundary_img`` as banked.
     - boundary_target (int)
@@ -56,28 +68,24 @@ class LoadBoundaryBank(BaseTransform):
         bank_path (str, optional): The boundary bank directory. Usually
             left None and set by ``BoundaryBankHook`` through :meth:`bind`.
             Defaults to None (pass through).
+        decode (bool): Load the banked sample in the pipeline. Defaults to
+            False.
     """
 
-    # The fields of a banked sample used as banked, for PackInputs.
-    PACKED = ('boundary_img', 'boundary_target', 'boundary_correct',
-              'boundary_reached', 'boundary_logits')
+    # The fields PackInputs packs, for each ``decode``.
+    PACKED = ('boundary_clean', )
+    DECODED = ('boundary_img', 'boundary_target', 'boundary_correct',
+               'boundary_reached', 'boundary_logits')
 
-    def __init__(self, bank_path: Optional[str] = None) -> None:
+    def __init__(self,
+                 bank_path: Optional[str] = None,
+                 decode: bool = False) -> None:
         super().__init__()
-        self.bank_path = bank_path
-        self._bank: Optional[BoundaryBankFile] = None
-
-    def bind(self, bank_path: Optional[str]) -> None:
-        """Use the bank at ``bank_path`` from now on (None unbinds).
-
-        Args:
-            bank_path (str, optional): The boundary bank directory.
-        """
-        self.bank_path = bank_path
-        self._bank = None
+        self.bind(bank_path)
+        self.decode = decode
 
     def transform(self, results: dict) -> dict:
-        """Add the boundary sample fields.
+        """Add the boundary fields.
 
         Args:
             results (dict): Result dict with ``img`` and ``sample_idx``.
@@ -88,28 +96,23 @@ class LoadBoundaryBank(BaseTransform):
         """
         if self.bank_path is None:
             return results
-        if self._bank is None:  # opened in each dataloader worker
-            self._bank = BoundaryBankFile.open(self.bank_path)
-        bank = self._bank
-        img_shape = tuple(results['img'].shape)
+        bank = self.bank
+        img = results['img']
         # PackInputs serves a 2-D grey image as one channel, as banked.
-        if len(img_shape) == 2:
-            img_shape += (1, )
-        if img_shape != bank.image_shape:
+        clean = img[..., None] if img.ndim == 2 else img
+        if clean.shape != bank.image_shape:
             raise UserValueError(
                 f'The image of sample {results["sample_idx"]} has shape '
-                f'{img_shape} but boundary bank {bank.path} stores '
+                f'{clean.shape} but boundary bank {bank.path} stores '
                 f'{bank.image_shape}: the bank was built with another '
                 f'loading pipeline or dataset.')
-        results.update(bank.sample(results['sample_idx']))
+        if self.decode:
+            results.update(bank.sample(results['sample_idx'], clean))
+        else:
+            # A copy: the augmentations after this may work in place.
+            results['boundary_clean'] = np.array(clean)
         return results
 
-    def __getstate__(self) -> dict:
-        # Pickling a memory map would copy the whole array into the pickle;
-        # each process opens its own instead.
-        state = self.__dict__.copy()
-        state['_bank'] = None
-        return state
-
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(bank_path={self.bank_path!r})'
+        return (f'{self.__class__.__name__}(bank_path={self.bank_path!r}, '
+                f'decode={self.decode})')

@@ -9,6 +9,7 @@ from mmrazor.registry import TASK_UTILS
 from torch import Tensor, nn
 
 from amkd_plugin.bank import BoundaryBankBuilder
+from amkd_plugin.bank.bank_file import BankReader
 from amkd_plugin.models.task_modules import BoundaryAttack, BoundarySamples
 from amkd_plugin.utils import UserInputError, build_in_mmrazor
 from amkd_plugin.utils.pixels import from_pixels, pixel_bounds
@@ -16,7 +17,7 @@ from .base_boundary import BaseBoundary
 
 
 @TASK_UTILS.register_module()
-class BankedBoundary(BaseBoundary):
+class BankedBoundary(BaseBoundary, BankReader):
     """Boundary samples read from a bank built once, before training.
 
     The teacher is frozen, so an image's boundary sample toward a class
@@ -29,12 +30,18 @@ class BankedBoundary(BaseBoundary):
 
     In the step the selection is the online one (``attack.max_ratio``,
     both models right, largest disagreement first), among the images whose
-    clean version the teacher got right when banked; the selected images'
-    banked samples, with their banked targets, are the boundary samples.
-    The pipeline's augmentation moves ``img`` only, so they stay exactly
-    as banked, with the teacher's banked logits on them, which then stand
-    in for the teacher's boundary pass. ``refine`` attacks each
-    banked sample again in the step, from where the pipeline left it.
+    clean version the teacher got right when banked; only then are the
+    selected images' banked rows read (:meth:`BoundaryBankFile.read`: a
+    quarter of the batch's bank bytes by default), their stored change
+    added to the clean images the pipeline kept, with their banked targets
+    (one of the K, drawn from the attack's generator, which checkpoints
+    keep). The pipeline's augmentation moves ``img`` only, so they stay
+    exactly as banked, with the teacher's banked logits on them, which
+    then stand in for the teacher's boundary pass. A pipeline may load the
+    banked samples itself instead (``LoadBoundaryBank(decode=True)``, to
+    augment them with the image); their fields are then used as loaded.
+    ``refine`` attacks each banked sample again in the step, from where
+    the pipeline left it.
 
     Args:
         attack (dict): ``BoundaryAttack`` config: its selection
@@ -70,39 +77,44 @@ class BankedBoundary(BaseBoundary):
                  teacher_logits: Tensor, student_logits: Tensor,
                  data_preprocessor: nn.Module) -> BoundarySamples:
         """The boundary samples of one batch (arguments as
-        :meth:`BaseBoundary.__call__`; ``data_samples`` carry the
-        ``boundary_*`` fields of ``LoadBoundaryBank``)."""
-        if 'boundary_correct' not in data_samples[0]:
+        :meth:`BaseBoundary.__call__`; ``data_samples`` carry the clean
+        image ``boundary_clean`` or the decoded ``boundary_*`` fields of
+        ``LoadBoundaryBank``)."""
+        first = data_samples[0]
+        decoded = 'boundary_correct' in first
+        if not decoded and ('boundary_clean' not in first
+                            or self.bank_path is None):
             raise UserInputError(
                 'BankedBoundary found no banked sample in the batch: list '
                 "dict(type='BoundaryBankHook') in custom_hooks, as "
                 'configs/_base_/distill/amkd.py does.')
-
-        def field(name: str) -> Tensor:
-            return torch.tensor([s.get(name) for s in data_samples],
-                                device=labels.device)
-
+        device = labels.device
+        if decoded:
+            eligible = np.array([s.boundary_correct for s in data_samples],
+                                bool)
+        else:
+            rows = np.array([s.sample_idx for s in data_samples], np.int64)
+            eligible = self.bank['correct'][rows]
+        eligible = torch.from_numpy(eligible).to(device)
         index = self.attack.select(labels, teacher_logits.detach().float(),
                                    student_logits.detach().float(),
-                                   eligible=field('boundary_correct'))
+                                   eligible=eligible)
         if index.numel() == 0:
             return BoundarySamples.empty(images, labels)
         chosen = [data_samples[i] for i in index.tolist()]
-        pixels = torch.stack([
-            torch.from_numpy(
-                np.ascontiguousarray(s.boundary_img.transpose(2, 0, 1)))
-            for s in chosen
-        ]).to(labels.device)
-        # The pipeline packs the banked logits only where it leaves the
-        # banked image as it is.
-        logits = (torch.from_numpy(np.stack(
-            [s.boundary_logits for s in chosen])).to(labels.device)
-                  if 'boundary_logits' in chosen[0] else None)
+        banked = (self._decoded(chosen) if decoded else self._read(
+            chosen, rows[index.cpu().numpy()], device))
+        pixels = torch.from_numpy(
+            np.ascontiguousarray(banked['images'].transpose(0, 3, 1, 2)))
+        logits = banked.get('logits')
         # No teacher pass in this step: 0 steps, whatever building took.
         samples = BoundarySamples(
-            from_pixels(pixels, data_preprocessor), index, labels[index],
-            field('boundary_target')[index], field('boundary_reached')[index],
-            torch.zeros_like(index), labels, logits)
+            from_pixels(pixels.to(device), data_preprocessor), index,
+            labels[index],
+            torch.from_numpy(banked['targets']).to(device),
+            torch.from_numpy(banked['reached']).to(device),
+            torch.zeros_like(index), labels,
+            None if logits is None else torch.from_numpy(logits).to(device))
         if self.refine_attack is None:
             return samples
         inputs, reached, steps = self.refine_attack.attack(
@@ -112,3 +124,25 @@ class BankedBoundary(BaseBoundary):
         return dataclasses.replace(
             samples, inputs=inputs, reached=reached, steps=steps,
             teacher_logits=None)
+
+    def _read(self, chosen: List[DataSample], rows: np.ndarray,
+              device: torch.device) -> Dict[str, np.ndarray]:
+        """The banked samples of the selected rows, read now."""
+        bank = self.bank
+        draws = torch.rand(len(rows), generator=self.attack.generator(device),
+                           device=device) if bank.num_targets > 1 else None
+        columns = bank.draw(rows, None if draws is None else
+                            draws.cpu().numpy())
+        return bank.read(rows, columns,
+                         np.stack([s.boundary_clean for s in chosen]))
+
+    @staticmethod
+    def _decoded(chosen: List[DataSample]) -> Dict[str, np.ndarray]:
+        """The banked samples the pipeline loaded; their logits only where
+        it packed them (where it leaves the banked image as it is)."""
+        return dict(
+            images=np.stack([s.boundary_img for s in chosen]),
+            targets=np.array([s.boundary_target for s in chosen], np.int64),
+            reached=np.array([s.boundary_reached for s in chosen], bool),
+            **({'logits': np.stack([s.boundary_logits for s in chosen])}
+               if 'boundary_logits' in chosen[0] else {}))

@@ -4,7 +4,7 @@
 # not packed. For the digits pairs only.
 train_dataloader = dict(
     dataset=dict(pipeline=[
-        dict(type='mmpretrain.LoadBoundaryBank'),
+        dict(type='mmpretrain.LoadBoundaryBank', decode=True),
         dict(
             # mmcv's, found via MMEngine's root registry from any scope.
             type='TransformBroadcaster',

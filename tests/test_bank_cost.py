@@ -1,0 +1,50 @@
+# Copyright (c) amkd-mmrazor contributors.
+"""The cost benchmark of an epoch and the bank (``apis/bank_cost.py``)."""
+import re
+from argparse import Namespace
+
+import pytest
+
+from amkd_plugin.apis.bank_cost import benchmark_bank
+from amkd_plugin.bank import BoundaryBankFile
+
+pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread')
+
+
+def test_nbytes_counts_every_array():
+    # Per (index, target): 12 int8 values, scale 4, logits 3 * 4, target 8,
+    # weight 4, reached 1, steps 2; per index: checksum 4, correct 1.
+    per_image = 12 + 4 + 12 + 8 + 4 + 1 + 2
+    assert BoundaryBankFile.nbytes(5, 2, (2, 2, 3), 3) == 5 * (
+        2 * per_image + 4 + 1)
+
+
+@pytest.mark.slow
+def test_the_bank_benchmark_measures_side_by_side(capsys):
+    """A real, tiny run on the digits pair: every variant timed against
+    stock KD, the bank's size and the bytes its epoch read."""
+    benchmark_bank(Namespace(
+        pair='digits', device='cpu', amp=False, num_images=16, batch_size=8,
+        repeats=1, bank_repeats=1, warmup=0, threads=1, num_workers=0,
+        data_root=None, teacher_ckpt=None))
+    out = capsys.readouterr().out
+    ratios = dict(re.findall(r'^\| ([^|]+?) \| [0-9.]+ \| [0-9.]+ \| '
+                             r'([0-9.]+)x \|', out, re.M))
+    assert ratios['KD, stock MMRazor'] == '1.00'
+    assert {'KD (AMKD at weight 0)', 'AMKD online, BSS step, w=1',
+            'AMKD online, first-order step, w=1', 'AMKD banked, w=1',
+            'AMKD banked, w=0'} <= set(ratios)
+    assert all(float(r) > 0 for r in ratios.values())
+    # 16 images of 32 x 32 x 3 and 10 classes: the bank's arrays and
+    # their .npy headers (128 bytes each, 9 arrays) and meta.json.
+    size = float(re.search(r'bank storage: ([0-9.]+) MB', out).group(1))
+    arrays = BoundaryBankFile.nbytes(16, 1, (32, 32, 3), 10)
+    assert arrays / 1e6 <= size <= (arrays + 9 * 128 + 4096) / 1e6 + 0.005
+    per_value = float(re.search(r'MB for 16 images, ([0-9.]+) bytes', out)
+                      .group(1))
+    assert 1 < per_value < 1.2  # one byte per value, plus the per-image rows
+    # A quarter of each batch of 8 (2 rows of 2 batches) at most, and one
+    # ``correct`` byte per image.
+    rows = int(re.search(r'\(([0-9]+) rows of', out).group(1))
+    assert 0 <= rows <= 4
+    assert 'ImageNet-1k on paper' in out
