@@ -22,7 +22,7 @@ from typing import Dict
 
 import pytest
 import torch
-from helpers import make_student_near_copy
+from helpers import assert_same_step, make_student_near_copy, student_step
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
@@ -254,39 +254,18 @@ def test_the_attacks_logits_stand_in_for_the_teachers_boundary_pass(
     data = make_batch(algorithm)
     state = copy.deepcopy(algorithm.boundary.attack.state_dict())
     forwards = count_teacher_forwards(algorithm)
-    reused, reused_grads = step_grads(algorithm, data)
+    reused = student_step(algorithm, forward_loss, data)
     passes = len(forwards)
     algorithm.boundary.attack.load_state_dict(state)  # the same targets
     # As for a boundary loss on a teacher record other than its logits.
     monkeypatch.setattr(algorithm, '_boundary_teacher_logits', None)
     forwards.clear()
-    fresh, fresh_grads = step_grads(algorithm, data)
+    fresh = student_step(algorithm, forward_loss, data)
 
-    num = math.ceil(0.25 * BATCH)
-    assert len(forwards) == passes + 1 and forwards[-1] == num
-    assert reused['distill.loss_boundary_kd'] > 0
-    # Absolutely too: the near-copy student's boundary KD is a KL of nearly
-    # equal distributions (about 1e-5), which float32 noise of the
-    # teacher's logits (about 1e-6 after standardization) moves by about
-    # 1e-6 once scaled by the loss weight and tau^2.
-    assert reused.keys() == fresh.keys()
-    for name in fresh:
-        torch.testing.assert_close(reused[name], fresh[name], rtol=1e-4,
-                                   atol=1e-5, msg=name)
-    assert reused_grads.keys() == fresh_grads.keys()
-    for name in fresh_grads:
-        torch.testing.assert_close(reused_grads[name], fresh_grads[name],
-                                   rtol=1e-3, atol=1e-5, msg=name)
-
-
-def step_grads(algorithm: AMKDDistill, data: dict) -> tuple:
-    """The losses of one step and the student's gradients."""
-    algorithm.student.zero_grad()
-    losses = forward_loss(algorithm, data)
-    sum(losses.values()).backward()
-    return losses, {name: p.grad.clone()
-                    for name, p in algorithm.student.named_parameters()
-                    if p.grad is not None}
+    assert len(forwards) == passes + 1
+    assert forwards[-1] == math.ceil(0.25 * BATCH)  # the boundary pass
+    assert reused[0]['distill.loss_boundary_kd'] > 0
+    assert_same_step(reused, fresh)
 
 
 def test_batch_without_candidates(algorithm):

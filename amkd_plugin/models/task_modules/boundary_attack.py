@@ -218,13 +218,7 @@ class BoundaryAttack:
                bounds: Tuple[Bound, Bound]) -> Tuple[Tensor, Tensor, Tensor]:
         """Run the boundary attack on ``images`` from class b toward k.
 
-        Args:
-            teacher (Callable): Maps images to logits.
-            images (Tensor): Images to move, shape (M, C, H, W).
-            source (Tensor): Base classes b, shape (M,).
-            target (Tensor): Target classes k, shape (M,).
-            bounds (tuple): Lowest and highest valid pixel values, floats
-                or tensors broadcastable to the images (per channel).
+        Takes the arguments of :meth:`attack_with_logits`.
 
         Returns:
             tuple: Moved images, whether each reached the boundary, and
@@ -238,7 +232,7 @@ class BoundaryAttack:
             self, teacher: Callable[[Tensor], Tensor], images: Tensor,
             source: Tensor, target: Tensor, bounds: Tuple[Bound, Bound]
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """:meth:`attack`, and the teacher's logits on the moved images.
+        """Run the attack; also return the teacher's logits on the results.
 
         Every sample's last pass sees it where it stopped, so its logits
         come with the attack: a later teacher pass on the moved images
