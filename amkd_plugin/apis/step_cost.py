@@ -32,7 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
