@@ -22,7 +22,7 @@ from typing import Dict
 
 import pytest
 import torch
-from helpers import make_student_near_copy
+from helpers import assert_same_step, make_student_near_copy, student_step
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
@@ -209,12 +209,16 @@ def test_train_step_updates_student_only(algorithm):
     for name, value in algorithm.teacher.state_dict().items():
         assert torch.equal(value, teacher_before[name]), name
     assert all(p.grad is None for p in algorithm.teacher.parameters())
-    # Clean pass, at least one attack step and its check, boundary pass.
-    assert len(forwards) > 2
+    # The clean pass and the attack's passes, each sample in one per step
+    # and in its last: no teacher pass on the boundary samples, whose
+    # logits came with the attack.
     assert forwards[0] == BATCH
     num = math.ceil(0.25 * BATCH)
-    assert forwards[-1] == num  # the boundary pass
-    # The attack's forwards were not recorded: clean and boundary pass only.
+    assert forwards[1] == num
+    steps = algorithm.attack_stats['steps'] * num
+    assert sum(forwards[1:]) == num + round(steps)
+    # The attack's forwards were not recorded: the clean pass and the
+    # attack's logits on the boundary samples only.
     records = teacher_records(algorithm)
     assert [r.shape for r in records] == [(BATCH, NUM_CLASSES),
                                           (num, NUM_CLASSES)]
@@ -239,6 +243,29 @@ def test_loss_names_and_attack_stats(algorithm):
     assert 0 <= stats['reached'] <= 1
     assert 1 <= stats['steps'] <= algorithm.boundary.attack.max_steps
     assert stats['l2'] > 0
+
+
+def test_the_attacks_logits_stand_in_for_the_teachers_boundary_pass(
+        algorithm, monkeypatch):
+    """The same step with the logits of the attack's last passes and with
+    a teacher pass on the boundary samples: the same losses and student
+    gradients, up to the float32 summation order of the teacher on a batch
+    of another size."""
+    data = make_batch(algorithm)
+    state = copy.deepcopy(algorithm.boundary.attack.state_dict())
+    forwards = count_teacher_forwards(algorithm)
+    reused = student_step(algorithm, forward_loss, data)
+    passes = len(forwards)
+    algorithm.boundary.attack.load_state_dict(state)  # the same targets
+    # As for a boundary loss on a teacher record other than its logits.
+    monkeypatch.setattr(algorithm, '_boundary_teacher_logits', None)
+    forwards.clear()
+    fresh = student_step(algorithm, forward_loss, data)
+
+    assert len(forwards) == passes + 1
+    assert forwards[-1] == math.ceil(0.25 * BATCH)  # the boundary pass
+    assert reused[0]['distill.loss_boundary_kd'] > 0
+    assert_same_step(reused, fresh)
 
 
 def test_batch_without_candidates(algorithm):

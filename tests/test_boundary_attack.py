@@ -202,11 +202,12 @@ def test_select_respects_eligible_rows():
 def test_attack_of_no_images_does_not_call_the_teacher():
     teacher = CountingTeacher(linear_teacher(3))
     none = torch.zeros(0, dtype=torch.long)
-    adv, reached, steps = BoundaryAttack().attack(
+    adv, reached, steps, logits = BoundaryAttack().attack_with_logits(
         teacher, torch.randn(0, *IMAGE_SHAPE), none, none, (-1., 1.))
     assert teacher.sizes == []
     assert adv.shape == (0, *IMAGE_SHAPE)
     assert reached.shape == steps.shape == (0, )
+    assert logits.shape == (0, 0)
 
 
 def test_empty_constructor():
@@ -522,6 +523,28 @@ def test_conv_teacher_finished_samples_stop_moving():
         assert reached[i] and steps[i] == s
         torch.testing.assert_close(inputs[i], full_inputs[i], rtol=0,
                                    atol=1e-6)
+
+
+def test_samples_carry_the_teachers_logits_of_their_last_pass():
+    """Samples stop at different passes, each carrying the logits of its
+    own last one: those of a fresh pass on the moved images, up to float32
+    summation order in a batch of another size."""
+    model, images, labels, logits = conv_batch()
+    teacher = CountingTeacher(model)
+    attack = BoundaryAttack(max_steps=20, step_size=10., max_ratio=1.0)
+
+    samples = attack(teacher, images, labels, logits, logits)
+
+    assert len(set(samples.steps.tolist())) >= 3
+    assert len(set(teacher.sizes)) >= 3
+    carried = samples.teacher_logits
+    assert carried.dtype == torch.float32 and not carried.requires_grad
+    # ``reached`` is the verdict of exactly these logits.
+    assert torch.equal(carried.argmax(1) != samples.source, samples.reached)
+    with torch.no_grad():
+        fresh = model(samples.inputs)
+    # Logits of about 1, sums of a few hundred float32 terms: a few ulps.
+    torch.testing.assert_close(carried, fresh, rtol=1e-5, atol=1e-6)
 
 
 def test_teacher_parameters_untouched():

@@ -1,6 +1,7 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""What the timing tools share: ``tools/analysis/benchmark_step.py`` (one
-step) and ``tools/analysis/benchmark_bank.py`` (an epoch and the bank)."""
+"""What the timing tools share: :mod:`.step_cost` (one step, for
+``tools/analysis/benchmark_step.py``) and
+``tools/analysis/benchmark_bank.py`` (an epoch and the bank)."""
 from typing import Optional
 
 import torch

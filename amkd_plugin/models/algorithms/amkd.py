@@ -31,9 +31,10 @@ class AMKDDistill(SingleTeacherDistill):
        (outside the recorders, gradients w.r.t. the images only),
        ``BankedBoundary`` reads the images banked before training;
     3. boundary pass: teacher (no grad) and student on the boundary
-       samples, recorded at ``record_idx=1``; banked samples used as banked
-       carry the teacher's logits from the bank, which stand in for the
-       teacher's pass when every boundary loss reads only those;
+       samples, recorded at ``record_idx=1``; online samples carry the
+       teacher's logits of the attack's last pass, banked samples used as
+       banked those of the bank, and these stand in for the teacher's pass
+       when every boundary loss reads only the teacher's logits;
     4. the distiller computes every configured loss; boundary losses are
        scaled by :attr:`boundary_weight`.
 

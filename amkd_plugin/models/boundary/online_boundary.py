@@ -18,8 +18,10 @@ class OnlineBoundary(BaseBoundary):
     (``max_ratio`` of the batch at most, largest disagreement first),
     draws each one's target class and moves it to the teacher's boundary,
     from the augmented image the student sees. It costs the attack's
-    teacher passes in every step; :class:`BankedBoundary` makes the same
-    samples once, before training.
+    teacher passes in every step, whose last ones give the teacher's logits
+    on the samples (``BoundarySamples.teacher_logits``) for the boundary
+    pass; :class:`BankedBoundary` makes the same samples once, before
+    training.
 
     Args:
         attack (dict): ``BoundaryAttack`` config. Defaults to

@@ -30,8 +30,9 @@ class BoundarySamples:
             banked sample used as loaded. Shape (M,).
         labels (Tensor): Labels of the whole clean batch, shape (N,).
         teacher_logits (Tensor, optional): The teacher's logits on
-            ``inputs``, where known without a teacher pass (banked samples
-            used as banked), shape (M, classes). Defaults to None.
+            ``inputs``, where known without another teacher pass (banked
+            samples used as banked; the online attack's last pass on each
+            sample), shape (M, classes). Defaults to None.
     """
     inputs: Tensor
     index: Tensor
@@ -86,7 +87,9 @@ class BoundaryAttack:
        one to three. A sample stops as soon as the teacher's prediction
        leaves ``b``; only samples still moving are fed to the teacher, so
        late steps cost little. Images are clamped to the valid
-       (normalised) pixel range.
+       (normalised) pixel range. Each sample's last pass saw it where it
+       stopped: its logits come with the samples, so that the training
+       step needs no teacher pass on them.
 
     Gradients are taken with respect to the images only: the teacher needs
     ``requires_grad=False`` parameters (a frozen teacher) and receives no
@@ -215,6 +218,26 @@ class BoundaryAttack:
                bounds: Tuple[Bound, Bound]) -> Tuple[Tensor, Tensor, Tensor]:
         """Run the boundary attack on ``images`` from class b toward k.
 
+        Takes the arguments of :meth:`attack_with_logits`.
+
+        Returns:
+            tuple: Moved images, whether each reached the boundary, and
+            the number of steps each took.
+        """
+        adv, reached, steps, _ = self.attack_with_logits(
+            teacher, images, source, target, bounds)
+        return adv, reached, steps
+
+    def attack_with_logits(
+            self, teacher: Callable[[Tensor], Tensor], images: Tensor,
+            source: Tensor, target: Tensor, bounds: Tuple[Bound, Bound]
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Run the attack; also return the teacher's logits on the results.
+
+        Every sample's last pass sees it where it stopped, so its logits
+        come with the attack: a later teacher pass on the moved images
+        would only compute them again.
+
         Args:
             teacher (Callable): Maps images to logits.
             images (Tensor): Images to move, shape (M, C, H, W).
@@ -224,14 +247,17 @@ class BoundaryAttack:
                 or tensors broadcastable to the images (per channel).
 
         Returns:
-            tuple: Moved images, whether each reached the boundary, and
-            the number of steps each took.
+            tuple: Moved images, whether each reached the boundary, the
+            number of steps each took, and the teacher's logits on the
+            moved images (float32, detached), shape (M, classes); (0, 0)
+            without images, as no pass ran.
         """
         adv = images.detach().clone()
         steps = source.new_zeros(len(source))
         reached = torch.zeros_like(source, dtype=torch.bool)
         if len(source) == 0:  # a network may not take an empty batch
-            return adv, reached, steps
+            return adv, reached, steps, adv.new_zeros(0, 0)
+        final = None
         active = torch.arange(len(source), device=source.device)
         lower, upper = (_as_bound(bound, adv) for bound in bounds)
         for step in range(self.max_steps + 1):
@@ -239,6 +265,10 @@ class BoundaryAttack:
             with torch.set_grad_enabled(step < self.max_steps):
                 x = adv[active].requires_grad_(step < self.max_steps)
                 logits = teacher(x).float()
+                if final is None:
+                    final = logits.new_empty(len(source), logits.size(1))
+                # Samples that move on are overwritten by a later pass.
+                final[active] = logits.detach()
                 moving = logits.argmax(1) == source[active]
                 reached[active[~moving]] = True
                 active = active[moving]
@@ -256,7 +286,7 @@ class BoundaryAttack:
             adv[active] = torch.max(torch.min(moved, upper),
                                     lower).to(adv.dtype)
             steps[active] += 1
-        return adv, reached, steps
+        return adv, reached, steps, final
 
     def step_length(self, g: Tensor, grad_norm: Tensor,
                     num_values: int) -> Tensor:
@@ -295,7 +325,8 @@ class BoundaryAttack:
             bounds (tuple): Valid pixel range of ``images``.
 
         Returns:
-            BoundarySamples: The boundary samples (possibly none).
+            BoundarySamples: The boundary samples (possibly none), with the
+            teacher's logits on them from the attack's last passes.
         """
         teacher_logits = teacher_logits.detach().float()
         index = self.select(labels, teacher_logits,
@@ -304,10 +335,10 @@ class BoundaryAttack:
             return BoundarySamples.empty(images, labels)
         source = labels[index]
         target = self.sample_targets(source, teacher_logits[index])
-        inputs, reached, steps = self.attack(teacher, images[index], source,
-                                             target, bounds)
+        inputs, reached, steps, logits = self.attack_with_logits(
+            teacher, images[index], source, target, bounds)
         return BoundarySamples(inputs, index, source, target, reached, steps,
-                               labels)
+                               labels, logits)
 
 
 def _as_bound(bound: Bound, like: Tensor) -> Tensor:
