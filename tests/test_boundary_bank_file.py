@@ -145,11 +145,14 @@ def build_bank(path: Path,
     return bank.commit()
 
 
-def _write_shard(partial_path: str, indices: np.ndarray, rows: dict) -> None:
-    """Another rank: open the creator's files and write its indices."""
-    bank = BoundaryBankFile.open_partial(partial_path)
-    bank.write(indices, **rows_at(rows, indices))
-    bank.flush()
+def _write_shard(partial_path: str, starts: list, rows: dict) -> None:
+    """Another rank: a shard of its own for its batches (of 2), written
+    and recorded."""
+    shard = BoundaryBankFile.create_shard(partial_path, 'rank1', starts, 2)
+    for start in starts:
+        indices = np.arange(start, min(start + 2, 9))
+        shard.write(indices, **rows_at(rows, indices))
+    shard.save_progress(dict(starts=starts))
 
 
 # --- encoding, checksums and target draws --------------------------------
@@ -295,21 +298,29 @@ def test_draw_uses_the_banked_weights(tmp_path):
 
 
 def test_two_writers_round_trip(tmp_path):
+    """Two processes, each writing its batches into a shard of its own;
+    the commit copies the recorded batches into the bank."""
     path = str(tmp_path / 'bank')
-    num, num_targets = 10, 3
+    num, num_targets = 9, 3  # batches of 2 at 0, 2, 4, 6 and 8 (short)
     rows = random_rows(num, num_targets)
     bank = BoundaryBankFile.create(
         path, num, num_targets, SHAPE, CLASSES, meta={'teacher': 'resnet'})
     partial = bank.partial_path
-    # "Rank 1" is a real second process writing into the same memory maps.
-    rank1 = np.arange(1, num, 2)
+    # "Rank 1" is a real second process with its own files.
     proc = multiprocessing.get_context('fork').Process(
-        target=_write_shard, args=(partial, rank1, rows))
+        target=_write_shard, args=(partial, [2, 6], rows))
     proc.start()
-    rank0 = np.arange(0, num, 2)
-    bank.write(rank0, **rows_at(rows, rank0))
+    shard = BoundaryBankFile.create_shard(partial, 'rank0', [0, 4, 8], 2)
+    for start in (0, 4, 8):
+        indices = np.arange(start, min(start + 2, num))
+        shard.write(indices, **rows_at(rows, indices))
+    with pytest.raises(ValueError, match='not in a batch of shard'):
+        shard.write(np.arange(2, 4), **rows_at(rows, np.arange(2, 4)))
+    shard.save_progress(dict(starts=[0, 4, 8]))
     proc.join()
     assert proc.exitcode == 0
+    assert [(r['shard'], r['starts']) for r in bank.progress()] == [
+        ('shard-rank0', [0, 4, 8]), ('shard-rank1', [2, 6])]
     committed = bank.commit()
 
     assert not os.path.exists(partial)

@@ -712,7 +712,8 @@ def test_sigterm_to_a_bank_build_keeps_its_progress(
                            stderr=subprocess.DEVNULL,
                            env={**os.environ, 'OMP_NUM_THREADS': '1'})
     deadline = time.time() + 300
-    while not list(stopped.glob('boundary_bank/*.partial-*/progress*')):
+    while not list(stopped.glob('boundary_bank/*.partial-*/shard-*/'
+                                'progress.json')):
         assert job.poll() is None and time.time() < deadline
         time.sleep(0.05)
     job.send_signal(signal.SIGTERM)

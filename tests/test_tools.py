@@ -779,7 +779,8 @@ def test_distributed_amkd_on_cpu(step, tmp_path, teacher):
 # ---------------------------------------------------- (h) boundary bank
 
 BANK_CFG = 'configs/amkd/resnet56_resnet20_cifar100.py'
-BANK_FIELDS = ('images', 'targets', 'weights', 'correct', 'reached', 'steps')
+BANK_FIELDS = ('delta', 'scale', 'checksum', 'targets', 'weights', 'correct',
+               'reached', 'steps')
 
 
 def build_bank(config: str, work_dir: Path, data_root: Path,
@@ -822,12 +823,12 @@ def banked(tmp_path_factory, teacher) -> SimpleNamespace:
 
 def test_bank_tool_builds_and_training_reuses_it(banked):
     assert banked.built.output.count('Boundary bank: building') == 1
-    assert 'as stored in float32' in banked.built.output
+    assert 'as stored (int8 change)' in banked.built.output
     assert banked.path.parent == banked.work_dir / 'boundary_bank'
     assert [p.name for p in banked.path.parent.iterdir()] == [
         banked.path.name]
     arrays = bank_arrays(banked.path)
-    assert arrays['images'].shape == (100, 1, 32, 32, 3)
+    assert arrays['delta'].shape == (100, 1, 32, 32, 3)
     # Nothing was rebuilt or touched since.
     meta = (banked.path / 'meta.json').stat()
     assert (meta.st_ino, meta.st_mtime_ns) == (banked.meta.st_ino,
@@ -893,14 +894,17 @@ def test_distributed_bank_training_on_cpu(tmp_path, teacher, banked):
 
 
 def two_machines(config: str, work_dirs: List[Path], data_root: Path,
-                 *options: str) -> List[subprocess.CompletedProcess]:
-    """tools/dist_train.sh as on two machines of one process each: two
-    torchrun launches with NNODES=2 and NODE_RANK 0 and 1 (torchrun tells
-    each rank its machine through GROUP_RANK), run at the same time."""
+                 *options: str,
+                 per_machine: int = 1) -> List[subprocess.CompletedProcess]:
+    """tools/dist_train.sh as on two machines of ``per_machine`` processes
+    each: two torchrun launches with NNODES=2 and NODE_RANK 0 and 1
+    (torchrun tells each rank its machine through GROUP_RANK), run at the
+    same time."""
     port = str(free_port())
     launches = [
         subprocess.Popen(
-            ['bash', 'tools/dist_train.sh', config, '1', '--work-dir',
+            ['bash', 'tools/dist_train.sh', config, str(per_machine),
+             '--work-dir',
              work_dir, '--cfg-options', *data_options(data_root, 16),
              'env_cfg.dist_cfg.backend=gloo', *options],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -921,20 +925,32 @@ def two_machines(config: str, work_dirs: List[Path], data_root: Path,
 
 
 def test_two_machines_build_the_bank_once(tmp_path, teacher, banked):
-    """Rank 0's machine builds, the other waits and reads the committed
-    bank from the shared work dir: one bank, the single-process one."""
+    """Two machines of 2 ranks each: every rank attacks its batches into a
+    shard of the shared work dir, rank 0 commits one bank, the
+    single-process one."""
     work_dir = tmp_path / 'shared'
     results = two_machines(BANK_CFG, [work_dir, work_dir], teacher.data_root,
                            'train_cfg.max_epochs=1',
-                           f'model.teacher_ckpt={teacher.checkpoint}')
+                           'model.boundary.batch_size=16',
+                           f'model.teacher_ckpt={teacher.checkpoint}',
+                           per_machine=2)
     for result in results:
         assert_ok(result)
     output = ''.join(r.output for r in results)
     assert output.count('Boundary bank: building') == 1, output[-4000:]
-    assert 'Epoch(train) [1][4/4]' in output
+    # 100 images in batches of 16: 7 batches round 4 ranks, 2 machines.
+    assert ('Boundary bank: batches attacked by rank: 0: 2, 1: 2, 2: 2, '
+            '3: 1.') in output, output[-4000:]
+    assert 'Epoch(train) [1][' in output
     bank, = (work_dir / 'boundary_bank').iterdir()
-    assert bank.name == banked.path.name
-    shared, single = bank_arrays(bank), bank_arrays(banked.path)
+    assert bank.name == banked.path.name  # the key names no batch size
+    assert sorted(os.listdir(bank)) == sorted(os.listdir(banked.path))
+    single = tmp_path / 'single'
+    assert_ok(build_bank(BANK_CFG, single, teacher.data_root,
+                         'model.boundary.batch_size=16',
+                         f'model.teacher_ckpt={teacher.checkpoint}'))
+    shared, single = bank_arrays(bank), bank_arrays(
+        single / 'boundary_bank' / bank.name)
     for name in BANK_FIELDS:
         np.testing.assert_array_equal(shared[name], single[name],
                                       err_msg=name)
@@ -985,16 +1001,16 @@ def test_bank_does_not_depend_on_the_process_count(tmp_path, teacher):
 
 
 def test_damaged_bank_is_one_line(tmp_path, banked):
-    """A bank whose images.npy lost its end (a full disk, an interrupted
+    """A bank whose delta.npy lost its end (a full disk, an interrupted
     copy) stops training with one line that names it."""
     work_dir = tmp_path / 'work'
     damaged = work_dir / 'boundary_bank' / banked.path.name
     shutil.copytree(banked.path, damaged)
-    images = damaged / 'images.npy'
-    images.write_bytes(images.read_bytes()[:-1000])
+    delta = damaged / 'delta.npy'
+    delta.write_bytes(delta.read_bytes()[:-1000])
     result = train(BANK_CFG, work_dir, banked.data_root,
                    'train_cfg.max_epochs=1', banked.teacher_option)
     assert_user_error(result,
-                      f'Boundary bank {damaged} is damaged: images.npy',
+                      f'Boundary bank {damaged} is damaged: delta.npy',
                       'tools/build_boundary_bank.py')
     assert 'Epoch(train)' not in result.output

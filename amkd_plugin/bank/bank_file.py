@@ -30,8 +30,11 @@ ARRAY_SPECS = {
     'steps': (np.int16, (None, )),
 }
 META_FILE = 'meta.json'
-# Records of what each writer of an unfinished bank has written.
-PROGRESS_PREFIX = 'progress-'
+# An unfinished bank's writers: each its own folder of arrays, its layout
+# and its record of what it has written.
+SHARD_PREFIX = 'shard-'
+LAYOUT_FILE = 'layout.json'
+PROGRESS_FILE = 'progress.json'
 # 4: the attack's change to the clean image in int8 with a scale per
 # sample, a quarter of 3's float32 images (2: float32 images; 1: uint8
 # images, whose rounding put half of the Fashion-MNIST boundary samples
@@ -165,24 +168,26 @@ class BoundaryBankFile:
     directory that :meth:`open` accepts (only a ``*.partial-*`` folder, which
     is safe to delete).
 
-    Writing (one or many processes, one machine):
+    Writing (one or many processes, on one or many machines):
 
     1. Rank 0 calls :meth:`create`, which makes the writable arrays in a
        temporary directory ``<path>.partial-<host>-<pid>-<random>`` (a
        private name, so concurrent builders never share files).
-    2. Rank 0 broadcasts :attr:`partial_path`; every other rank calls
-       :meth:`open_partial` on it.
-    3. Every rank writes its own, disjoint dataset indices straight into
-       the shared memory maps (:meth:`write`), then :meth:`flush`; barrier.
-    4. Rank 0 calls :meth:`commit`: flush, write ``meta.json``, then rename
-       the directory to ``path`` atomically. If a concurrent builder
-       committed ``path`` first, its bank is kept and ours is deleted.
+    2. Rank 0 broadcasts :attr:`partial_path`; every rank, rank 0 too,
+       calls :meth:`create_shard` there for the batches it attacks: a
+       folder of arrays of its own, which no other process writes.
+    3. Every rank writes its rows into its shard (:meth:`write`), recording
+       each finished batch (:meth:`save_progress`); barrier.
+    4. Rank 0 calls :meth:`commit`: copy every shard's recorded batches
+       into the arrays, flush, write ``meta.json``, then rename the
+       directory to ``path`` atomically. If a concurrent builder committed
+       ``path`` first, its bank is kept and ours is deleted.
 
-    Writers of disjoint indices never need merging. Memory maps of one file
-    stay coherent between processes of one machine only (NFS does not
-    promise coherent ``mmap`` writes, and neighbouring indices share
-    pages), so the writers of a bank must share a machine;
-    :class:`BoundaryBankBuilder` sees to that.
+    Memory maps of one file stay coherent between the processes of one
+    machine only (NFS does not promise coherent ``mmap`` writes, and
+    neighbouring rows share pages), so no two processes write one file:
+    ranks on other machines write their shards on the shared filesystem,
+    and rank 0 reads them after the barrier.
 
     Do not construct directly; use :meth:`create`, :meth:`open_partial` or
     :meth:`open`.
@@ -207,6 +212,8 @@ class BoundaryBankFile:
         self._meta = meta
         self._writable = writable
         self._final_path = final_path
+        # A shard's row of each dataset index (-1: another writer's).
+        self._rows: Optional[np.ndarray] = None
 
     # --- shape helpers ---------------------------------------------------
 
@@ -306,30 +313,9 @@ class BoundaryBankFile:
                 f'image_shape (H, W, C); got {num}, {num_targets}, '
                 f'{num_classes}, {tuple(image_shape)}.')
         partial = cls._partial_of(path)
-        os.makedirs(partial)
-        shapes = cls._shapes(num, num_targets, image_shape, num_classes)
-        arrays = {
-            name:
-            np.lib.format.open_memmap(
-                osp.join(partial, f'{name}.npy'),
-                mode='w+',
-                dtype=dtype,
-                shape=shapes[name])
-            for name, (dtype, _) in ARRAY_SPECS.items()
-        }
-        # The maps are sparse: a full disk would meet the build as SIGBUS
-        # at some image; reserved now, it is one line before any attack.
-        needed = sum(array.nbytes for array in arrays.values())
-        try:
-            for name in arrays:
-                reserve(osp.join(partial, f'{name}.npy'), '')
-        except DiskFullError:
-            del arrays
-            shutil.rmtree(partial, ignore_errors=True)
-            raise DiskFullError(
-                path, needed, 'Free space there, or build the bank on a '
-                'larger disk (--work-dir), then run the same command again.'
-            ) from None
+        arrays = cls._new_arrays(
+            partial, cls._shapes(num, num_targets, image_shape, num_classes),
+            path)
         full_meta = dict(
             format_version=FORMAT_VERSION,
             num=int(num),
@@ -343,22 +329,80 @@ class BoundaryBankFile:
             json.dump(full_meta, f)
         return cls(partial, arrays, full_meta, writable=True, final_path=path)
 
+    @staticmethod
+    def _new_arrays(folder: str, shapes: Dict[str, Tuple[int, ...]],
+                    path: str) -> Dict[str, np.ndarray]:
+        """Writable, zero-filled arrays of ``shapes`` in a new ``folder``,
+        their disk space reserved (for the bank at ``path``)."""
+        os.makedirs(folder)
+        arrays = {
+            name: np.lib.format.open_memmap(
+                osp.join(folder, f'{name}.npy'), mode='w+',
+                dtype=ARRAY_SPECS[name][0], shape=shape)
+            for name, shape in shapes.items()
+        }
+        # The maps are sparse: a full disk would meet the build as SIGBUS
+        # at some image; reserved now, it is one line before any attack.
+        needed = sum(array.nbytes for array in arrays.values())
+        try:
+            for name in arrays:
+                reserve(osp.join(folder, f'{name}.npy'), '')
+        except DiskFullError:
+            del arrays
+            shutil.rmtree(folder, ignore_errors=True)
+            raise DiskFullError(
+                path, needed, 'Free space there, or build the bank on a '
+                'larger disk (--work-dir), then run the same command again.'
+            ) from None
+        return arrays
+
+    @classmethod
+    def create_shard(cls, partial_path: str, writer: str,
+                     starts: Sequence[int],
+                     batch_size: int) -> 'BoundaryBankFile':
+        """A writer's own arrays in an unfinished bank, for its batches.
+
+        Args:
+            partial_path (str): :attr:`partial_path` of the bank.
+            writer (str): A name unique to the writing process.
+            starts (Sequence[int]): The first dataset index of each batch
+                it writes.
+            batch_size (int): Images per batch (the last may be short).
+
+        Returns:
+            BoundaryBankFile: Writable; :meth:`write` takes dataset
+            indices of those batches.
+        """
+        with open(osp.join(partial_path, 'partial_meta.json')) as f:
+            full_meta = json.load(f)
+        num = full_meta['num']
+        lengths = [min(start + batch_size, num) - start for start in starts]
+        folder = osp.join(partial_path, SHARD_PREFIX + writer)
+        shapes = cls._shapes(max(sum(lengths), 1), full_meta['num_targets'],
+                             full_meta['image_shape'],
+                             full_meta['num_classes'])
+        arrays = cls._new_arrays(folder, shapes, partial_path)
+        write_atomically(osp.join(folder, LAYOUT_FILE), json.dumps(
+            dict(starts=list(starts), lengths=lengths)).encode())
+        shard = cls(folder, arrays, full_meta, writable=True)
+        shard._rows = _rows_of(num, starts, lengths)
+        return shard
+
     @classmethod
     def open_partial(cls,
                      partial_path: str,
                      final_path: Optional[str] = None) -> 'BoundaryBankFile':
-        """Open another process's uncommitted bank to write into it.
+        """Take over an uncommitted bank whose process is gone
+        (:meth:`stale_partials`), to finish it.
 
         Args:
             partial_path (str): :attr:`partial_path` of the creating
                 process.
-            final_path (str, optional): Take over a build whose process is
-                gone (:meth:`stale_partials`): this process finishes it and
-                may :meth:`commit` it to ``final_path``. Defaults to None:
-                only the creator commits.
+            final_path (str, optional): Where this process may
+                :meth:`commit` it. Defaults to None: it may not.
 
         Returns:
-            BoundaryBankFile: A writable bank sharing the creator's files.
+            BoundaryBankFile: The writable bank, with its shards.
         """
         with open(osp.join(partial_path, 'partial_meta.json')) as f:
             full_meta = json.load(f)
@@ -428,8 +472,15 @@ class BoundaryBankFile:
                 raise TypeError(
                     f'{name} must be {np.dtype(ARRAY_SPECS[name][0])}, got '
                     f'{values[name].dtype}.')
+        rows = indices
+        if self._rows is not None:
+            rows = self._rows[indices]
+            if (rows < 0).any():
+                raise ValueError(
+                    f'Dataset index {int(indices[rows < 0][0])} is not in a '
+                    f'batch of shard {self.path}.')
         for name, value in values.items():
-            self._arrays[name][indices] = value
+            self._arrays[name][rows] = value
 
     def flush(self) -> None:
         """Write this process's changes to disk (before the barrier)."""
@@ -437,30 +488,55 @@ class BoundaryBankFile:
             if isinstance(array, np.memmap):
                 array.flush()
 
-    def save_progress(self, writer: str, progress: dict) -> None:
-        """Flush, then record what ``writer`` has written so far.
+    def save_progress(self, progress: dict) -> None:
+        """Flush this shard, then record what it holds so far.
 
         The record is written atomically after the flush, so it never
-        claims rows that are not on disk, and a build that takes over (:meth:`open_partial`)
-        reads every writer's last record with :meth:`progress`.
+        claims rows that are not on disk, and the commit and a build that
+        takes over (:meth:`open_partial`) read every shard's last record
+        with :meth:`progress`.
 
         Args:
-            writer (str): A name unique to the writing process.
-            progress (dict): JSON-serialisable; the builder's own content.
+            progress (dict): JSON-serialisable: ``starts``, the batches
+                written, and the builder's own content.
         """
+        # flush() is msync(MS_SYNC): on a shared filesystem too, the rows
+        # are in the file before the record claims them.
         self.flush()
-        write_atomically(
-            osp.join(self.partial_path, f'{PROGRESS_PREFIX}{writer}.json'),
-            json.dumps(progress).encode())
+        write_atomically(osp.join(self.path, PROGRESS_FILE),
+                         json.dumps(progress).encode())
 
     def progress(self) -> List[dict]:
-        """The last record of every writer of this unfinished bank."""
+        """The last record of every shard of this unfinished bank, each
+        with its folder's name as ``shard``."""
         records = []
         for name in sorted(os.listdir(self.partial_path)):
-            if name.startswith(PROGRESS_PREFIX) and name.endswith('.json'):
-                with open(osp.join(self.partial_path, name)) as f:
-                    records.append(json.load(f))
+            record = osp.join(self.partial_path, name, PROGRESS_FILE)
+            if name.startswith(SHARD_PREFIX) and osp.isfile(record):
+                with open(record) as f:
+                    records.append(dict(json.load(f), shard=name))
         return records
+
+    def _merge_shards(self) -> None:
+        """Copy every shard's recorded batches into the bank's arrays, then
+        remove the shards."""
+        for record in self.progress():
+            folder = osp.join(self.path, record['shard'])
+            with open(osp.join(folder, LAYOUT_FILE)) as f:
+                layout = json.load(f)
+            offsets = dict(zip(layout['starts'],
+                               np.cumsum([0, *layout['lengths']]).tolist()))
+            lengths = dict(zip(layout['starts'], layout['lengths']))
+            for name in ARRAY_SPECS:
+                shard = np.load(osp.join(folder, f'{name}.npy'),
+                                mmap_mode='r')
+                for start in record['starts']:
+                    row, length = offsets[start], lengths[start]
+                    self._arrays[name][start:start + length] = shard[
+                        row:row + length]
+        for name in os.listdir(self.path):
+            if name.startswith(SHARD_PREFIX):
+                shutil.rmtree(osp.join(self.path, name))
 
     def commit(self) -> 'BoundaryBankFile':
         """Finish the bank and move it to its final path, atomically.
@@ -474,6 +550,7 @@ class BoundaryBankFile:
         if self._final_path is None:
             raise ValueError('Only the process that created the bank may '
                              'commit it.')
+        self._merge_shards()
         self.flush()
         partial, final = self.path, self._final_path
         self._arrays = {}
@@ -482,9 +559,7 @@ class BoundaryBankFile:
             json.dump(self._meta, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        for name in os.listdir(partial):
-            if name.startswith(PROGRESS_PREFIX) or name == 'partial_meta.json':
-                os.remove(osp.join(partial, name))
+        os.remove(osp.join(partial, 'partial_meta.json'))
         try:
             # rename() fails if a non-empty ``final`` exists, so exactly one
             # of several concurrent builders wins.
@@ -727,6 +802,17 @@ class BankReader:
         state = self.__dict__.copy()
         state['_bank'] = None
         return state
+
+
+def _rows_of(num: int, starts: Sequence[int],
+             lengths: Sequence[int]) -> np.ndarray:
+    """Each dataset index's row in a shard of these batches, -1 if none."""
+    rows = np.full(num, -1, dtype=np.int64)
+    row = 0
+    for start, length in zip(starts, lengths):
+        rows[start:start + length] = np.arange(row, row + length)
+        row += length
+    return rows
 
 
 def _process_runs(pid: int) -> bool:

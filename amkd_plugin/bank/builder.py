@@ -4,13 +4,15 @@ import json
 import os
 import os.path as osp
 import socket
+import uuid
+from collections import Counter
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import (all_reduce, barrier, broadcast_object_list,
-                           get_rank)
+                           get_rank, get_world_size)
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import Tensor, nn
@@ -18,8 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from amkd_plugin.models.task_modules import BoundaryAttack
 from amkd_plugin.utils import UserValueError, eval_mode
-from amkd_plugin.utils.dist import (check_shared_folder, first_machine_ranks,
-                                    on_every_rank)
+from amkd_plugin.utils.dist import check_shared_folder, on_every_rank
 from amkd_plugin.utils.pixels import from_pixels, pixel_bounds, to_pixels
 from .bank_file import BoundaryBankFile, decode, encode
 
@@ -62,11 +63,11 @@ class BoundaryBankBuilder:
     The bank lives at ``<root>/<key>`` where the key hashes the teacher's
     weights, the dataset and these settings: a second run reuses it, a
     changed teacher or setting builds a new one, and the log says which.
-    Under distributed training the ranks on rank 0's machine attack whole
-    batches in turn, each image's target drawn from a stream of (seed,
-    index), into the same memory-mapped files (the same bank for any
-    process count); rank 0 commits it once they are done. Ranks on other
-    machines wait, then read the committed bank, so the work dir must be
+    Under distributed training every rank, on every machine, attacks
+    whole batches in turn, each image's target drawn from a stream of
+    (seed, index), into a shard of its own in the unfinished bank (the
+    same bank for any process count); rank 0 copies the shards into the
+    bank and commits it once they are done. The work dir must therefore be
     shared: every rank checks it sees what rank 0 writes there, and all
     stop with one line if not. A bank that every rank already sees (built
     ahead by ``tools/build_boundary_bank.py``) is reused as it is.
@@ -94,7 +95,7 @@ class BoundaryBankBuilder:
 
     def settings(self) -> Dict:
         """Everything besides teacher and data that shapes the bank."""
-        return dict(**self.attack.settings(), top_k=self.top_k, format=5)
+        return dict(**self.attack.settings(), top_k=self.top_k, format=6)
 
     def key(self, teacher: nn.Module, dataset_id: Dict) -> str:
         """Hash of the teacher's weights, the dataset and the settings."""
@@ -132,8 +133,9 @@ class BoundaryBankBuilder:
             print_log(f'Boundary bank: reusing {path}.', 'current')
             return path
         check_shared_folder(
-            root, 'A bank built on one machine is read by all: give every '
-            'machine the same --work-dir on a shared filesystem, or build '
+            root, 'Every machine writes its part of the bank there: give '
+            'every machine the same --work-dir on a shared filesystem, or '
+            'build '
             'the bank ahead (tools/build_boundary_bank.py) and copy it into '
             'each machine\'s work dir.')
         rank = get_rank()
@@ -160,10 +162,6 @@ class BoundaryBankBuilder:
             (f'; the banks in {root} ({", ".join(others)}) are for another '
              'teacher, dataset or setting' if others else '') + '.',
             'current')
-        # Memory maps of one file stay coherent between the processes of
-        # one machine only: the ranks on rank 0's machine build, the
-        # others wait, then read the committed bank.
-        builder, builders = first_machine_ranks()
         image_shape = tuple(dataset[0]['inputs'].permute(1, 2, 0).shape)
         bank, done = None, []
         if taken_over:
@@ -184,34 +182,40 @@ class BoundaryBankBuilder:
         # Rank 0 alone carries the sums of the killed build into _report.
         sums = torch.tensor([r['sums'] for r in done] if rank == 0 and done
                             else [[0.] * 6], dtype=torch.float64).sum(0)
-        if builder is not None:
-            if rank != 0:
-                bank = BoundaryBankFile.open_partial(partial)
-            # Whole batches go round the builders, so every image is
-            # attacked in the batch it has in a single process: the same
-            # floats, the same bank, whatever the process count, and
-            # whether or not the build was resumed.
-            finished = {start for r in done for start in r['starts']}
-            batches = [start for start in range(0, len(dataset),
-                                                self.batch_size)
-                       if start not in finished]
-            with eval_mode(teacher):  # BatchNorm statistics must not move
-                sums += self._fill(bank, teacher, data_preprocessor, dataset,
-                                   batches[builder::builders],
-                                   show_progress=rank == 0)
-            bank.flush()
+        # Whole batches go round the ranks of every machine, each into a
+        # shard of its own (memory maps are coherent within one machine
+        # only), so every image is attacked in the batch it has in a
+        # single process: the same floats, the same bank, whatever the
+        # process count, and whether or not the build was resumed.
+        finished = {start for r in done for start in r['starts']}
+        batches = [start for start in range(0, len(dataset), self.batch_size)
+                   if start not in finished]
+        mine = batches[rank::get_world_size()]
+        shard = BoundaryBankFile.create_shard(
+            partial,
+            f'{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}',
+            mine, self.batch_size)
+        with eval_mode(teacher):  # BatchNorm statistics must not move
+            sums += self._fill(shard, teacher, data_preprocessor, dataset,
+                               mine, show_progress=rank == 0)
         self._report(sums)
         barrier()
         if rank == 0:
+            counts = Counter(r['rank'] for r in bank.progress()
+                             for _ in r['starts'])
             bank.commit()
+            print_log(
+                'Boundary bank: batches attacked by rank: ' +
+                ', '.join(f'{r}: {n}' for r, n in sorted(counts.items())) +
+                '.', 'current')
         barrier()
         return path
 
     @torch.no_grad()
-    def _fill(self, bank: BoundaryBankFile, teacher: nn.Module,
+    def _fill(self, shard: BoundaryBankFile, teacher: nn.Module,
               data_preprocessor: nn.Module, dataset: Dataset,
               starts: List[int], show_progress: bool) -> Tensor:
-        """Attack the batches beginning at ``starts`` into ``bank``.
+        """Attack the batches beginning at ``starts`` into ``shard``.
 
         After each batch the rows are flushed and the progress recorded
         (:meth:`BoundaryBankFile.save_progress`), so a build killed at any
@@ -224,7 +228,6 @@ class BoundaryBankBuilder:
             Subset(dataset, indices), self.batch_size,
             num_workers=self.num_workers, collate_fn=pseudo_collate)
         progress = ProgressBar(len(indices)) if show_progress else None
-        writer = f'{socket.gethostname()}-{os.getpid()}'
         sums = torch.zeros(6, dtype=torch.float64)
         for k, data_batch in enumerate(loader):
             data = data_preprocessor(data_batch, False)
@@ -235,10 +238,10 @@ class BoundaryBankBuilder:
             rows, batch_sums = self._attack_batch(teacher, data_preprocessor,
                                                   images, clean.numpy(),
                                                   labels, index)
-            bank.write(index, **rows)
+            shard.write(index, **rows)
             sums += batch_sums
-            bank.save_progress(writer, dict(starts=starts[:k + 1],
-                                            sums=sums.tolist()))
+            shard.save_progress(dict(starts=starts[:k + 1],
+                                     sums=sums.tolist(), rank=get_rank()))
             if progress:
                 progress.update(len(images))
         return sums

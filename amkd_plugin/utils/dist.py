@@ -1,10 +1,9 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Which ranks share a machine, and whether they share a folder."""
+"""Which machine a rank is on, and whether all ranks share a folder."""
 import os
 import os.path as osp
 import socket
 import uuid
-from typing import List, Optional, Tuple
 
 from mmengine.dist import (all_gather_object, barrier, broadcast_object_list,
                            get_rank)
@@ -17,15 +16,6 @@ def machine() -> str:
     the host name under other launchers."""
     group = os.environ.get('GROUP_RANK')
     return f'node {group}' if group is not None else socket.gethostname()
-
-
-def first_machine_ranks() -> Tuple[Optional[int], int]:
-    """This rank's place among the ranks on rank 0's machine, and their
-    number; ``(None, n)`` on another machine."""
-    machines: List[str] = all_gather_object(machine())
-    ranks = [r for r, name in enumerate(machines) if name == machines[0]]
-    rank = get_rank()
-    return (ranks.index(rank) if rank in ranks else None), len(ranks)
 
 
 def on_every_rank(flag: bool) -> bool:
