@@ -4,10 +4,13 @@
 Trains the digits demo's AMKD student (``configs/amkd/
 resnet20_resnet8_digits.py``) once per (margin, weight, seed) from one
 teacher checkpoint, evaluates each with ``tools/test.py`` and prints a
-table of held-out top-1 (mean and spread over seeds). This is how the
-defaults in ``configs/_base_/distill/amkd.py`` were chosen; the table is
-in ``docs/results.md``. Weight 0 is BSS, whatever the margin, so it runs
-once. ``--jobs`` runs that many trainings at once (give each one thread,
+table of held-out top-1 (mean and spread over seeds). The defaults in
+``configs/_base_/distill/amkd.py`` were chosen by such a sweep when the
+pair attacked online with BSS's step on raw logits; the pair is now the
+default (bank, logit standardization), so the tables in
+``docs/results.md`` are not what this reruns. Weight 0 is the pair without
+the triplet term, whatever the margin, so it runs once. ``--jobs`` runs
+that many trainings at once (give each one thread,
 ``OMP_NUM_THREADS=1``, on a small machine). Finished runs in the work dir
 are reused, so an interrupted sweep picks up where it stopped.
 
