@@ -35,13 +35,14 @@ def test_the_bank_benchmark_measures_side_by_side(capsys):
             'AMKD online, first-order step, w=1', 'AMKD banked, w=1',
             'AMKD banked, w=0'} <= set(ratios)
     assert all(float(r) > 0 for r in ratios.values())
-    # 16 images of 32 x 32 x 3 and 10 classes: the bank's arrays and
-    # their .npy headers (128 bytes each, 9 arrays) and meta.json.
-    size = float(re.search(r'bank storage: ([0-9.]+) MB', out).group(1))
+    # 16 images of 32 x 32 x 3 and 10 classes: the bank's arrays, their
+    # .npy headers (128 bytes each, 9 arrays) and meta.json, per value.
+    values = 16 * 32 * 32 * 3
     arrays = BoundaryBankFile.nbytes(16, 1, (32, 32, 3), 10)
-    assert arrays / 1e6 <= size <= (arrays + 9 * 128 + 4096) / 1e6 + 0.005
     per_value = float(re.search(r'MB for 16 images, ([0-9.]+) bytes', out)
                       .group(1))
+    assert arrays / values - 5e-4 <= per_value <= (
+        arrays + 9 * 128 + 4096) / values + 5e-4
     assert 1 < per_value < 1.2  # one byte per value, plus the per-image rows
     # A quarter of each batch of 8 (2 rows of 2 batches) at most, and one
     # ``correct`` byte per image.
