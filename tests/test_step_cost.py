@@ -9,17 +9,25 @@ import math
 from dataclasses import replace
 
 import pytest
+from mmengine.config import Config
 
 import amkd_plugin  # noqa: F401  (mends mmrazor's import first)
-from amkd_plugin.apis.step_cost import (PHASES, REST, STOCK_KD,
+from amkd_plugin.apis.benchmark import random_teacher
+from amkd_plugin.apis.step_cost import (PAIRS, PHASES, REST, STOCK_KD,
                                         StepCostSettings, StepVariant,
                                         build_step, make_batches,
-                                        measure_step_cost, random_teacher,
-                                        teacher_right,
+                                        measure_step_cost, teacher_right,
                                         variant_peak_memory_mb)
 
 pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread',
                                      'mmrazor_scope')
+
+
+def pair_teacher(pair: str, root: str) -> str:
+    """A random-weight checkpoint of ``pair``'s teacher."""
+    return random_teacher(Config.fromfile(PAIRS[pair][0]).model.teacher,
+                          root)
+
 
 BATCH = 8
 
@@ -66,7 +74,7 @@ def test_every_variant_is_timed_against_stock_kd(settings):
 
 def test_a_trained_teachers_batches_keep_the_images_it_gets_right(
         settings, tmp_path):
-    ckpt = random_teacher(settings.pair, str(tmp_path))
+    ckpt = pair_teacher(settings.pair, str(tmp_path))
     step = build_step(settings, StepVariant(STOCK_KD), ckpt)
     # A random teacher's batch: every image labelled with its class.
     batch = make_batches(replace(settings, warmup=0, iters=1), step.cfg,
@@ -83,6 +91,6 @@ def test_a_trained_teachers_batches_keep_the_images_it_gets_right(
 
 
 def test_peak_memory_of_a_variant(settings, tmp_path):
-    ckpt = random_teacher(settings.pair, str(tmp_path))
+    ckpt = pair_teacher(settings.pair, str(tmp_path))
     assert variant_peak_memory_mb(settings, StepVariant(STOCK_KD), ckpt,
                                   1) >= 0

@@ -62,7 +62,8 @@ from amkd_plugin.checkpoints import (load_teacher_checkpoint,
 from amkd_plugin.utils import use_amp
 from amkd_plugin.utils.fragments import merge_fragments
 from amkd_plugin.utils.pixels import from_pixels
-from .benchmark import SteadyStateAttack, sync_device
+from .benchmark import (SteadyStateAttack, load_average, random_teacher,
+                        sync_device)
 
 PAIRS = dict(
     cifar100='configs/amkd/resnet56_resnet20_cifar100.py',
@@ -90,7 +91,7 @@ def write_dataset(args: argparse.Namespace, cfg: Config, root: str) -> str:
     from mmpretrain.registry import MODELS
     torch.manual_seed(0)
     teacher = MODELS.build(Config.fromfile(cfg.model.teacher.cfg_path).model)
-    ckpt = args.teacher_ckpt or random_teacher(cfg, root)
+    ckpt = args.teacher_ckpt or random_teacher(cfg.model.teacher, root)
     load_teacher_checkpoint(teacher, ckpt, cfg.model.teacher.cfg_path)
     n = args.num_images
     if args.data_root:
@@ -120,16 +121,6 @@ def write_dataset(args: argparse.Namespace, cfg: Config, root: str) -> str:
     for name, content in dict(train=split, test=split, meta=meta).items():
         with open(osp.join(folder, name), 'wb') as f:
             pickle.dump(content, f)
-    return ckpt
-
-
-def random_teacher(cfg: Config, root: str) -> str:
-    """A checkpoint of the pair's teacher with seeded random weights."""
-    from mmpretrain.registry import MODELS
-    torch.manual_seed(0)
-    teacher = MODELS.build(Config.fromfile(cfg.model.teacher.cfg_path).model)
-    ckpt = osp.join(root, 'teacher.pth')
-    torch.save(dict(state_dict=teacher.state_dict()), ckpt)
     return ckpt
 
 
@@ -277,10 +268,6 @@ def row_bytes(bank: BoundaryBankFile) -> int:
                ) + bank['checksum'][0].nbytes
 
 
-def load() -> str:
-    return ', '.join(f'{x:.2f}' for x in os.getloadavg())
-
-
 def report(args: argparse.Namespace, cfg: Config, rounds: List[Dict],
            banks: List[Dict], num_steps: int, load_start: str,
            teacher: str) -> None:
@@ -304,7 +291,8 @@ def report(args: argparse.Namespace, cfg: Config, rounds: List[Dict],
           f'dataloader workers {args.num_workers}, teacher '
           f'{teacher}; per-step medians of '
           f'{args.repeats} rounds after {args.warmup} warm-up round(s)')
-    print(f'load average (1/5/15 min): start {load_start}; end {load()}')
+    print(f'load average (1/5/15 min): start {load_start}; '
+          f'end {load_average()}')
     print('\n| epoch | time (s) | ms / image | ratio to stock KD | '
           'attacked / step | attack steps |\n|---|---|---|---|---|---|')
     for name, runs in epochs.items():
@@ -382,7 +370,7 @@ def benchmark_bank(args: argparse.Namespace) -> None:
     """
     if args.threads:
         torch.set_num_threads(args.threads)
-    load_start = load()
+    load_start = load_average()
     kd_cfg, online_cfg, banked_cfg = (
         (PAIRS[args.pair], VARIANTS[name])
         for name in ('kd', 'online', 'banked'))
@@ -392,7 +380,7 @@ def benchmark_bank(args: argparse.Namespace) -> None:
             ckpt = write_dataset(args, cfg, root)
         else:
             ckpt = args.teacher_ckpt or TEACHERS.get(args.pair) or \
-                random_teacher(cfg, root)
+                random_teacher(cfg.model.teacher, root)
         kd, online, banked, banked_late = (
             build_variant(path, args, root, ckpt)
             for path in (kd_cfg, online_cfg, banked_cfg, banked_cfg))

@@ -2,11 +2,15 @@
 """What the timing tools share: :mod:`.step_cost` (one step, for
 ``tools/analysis/benchmark_step.py``) and
 ``tools/analysis/benchmark_bank.py`` (an epoch and the bank)."""
-from typing import Optional
+import os
+import os.path as osp
+from typing import Dict, Optional
 
 import torch
+from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from amkd_plugin.checkpoints import resolve_model_config
 from amkd_plugin.models.task_modules import BoundaryAttack
 
 
@@ -41,3 +45,22 @@ def sync_device(device: str) -> None:
     """
     if device.startswith('cuda'):
         torch.cuda.synchronize()
+
+
+def random_teacher(teacher: Dict, root: str) -> str:
+    """A checkpoint, in ``root``, of a teacher with seeded random weights.
+
+    Args:
+        teacher (dict): The teacher's model config (``cfg_path`` or whole).
+        root (str): The folder of the checkpoint.
+    """
+    torch.manual_seed(0)
+    model = MODELS.build(resolve_model_config(teacher))
+    ckpt = osp.join(root, 'teacher.pth')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    return ckpt
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes, for reports."""
+    return ', '.join(f'{x:.2f}' for x in os.getloadavg())

@@ -26,7 +26,6 @@ training, where more than ``m`` candidates exist.
 import copy
 import itertools
 import multiprocessing
-import os
 import statistics
 import tempfile
 import time
@@ -41,16 +40,15 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import set_random_seed
 from mmpretrain.registry import DATASETS
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from mmrazor.registry import MODELS
 from torch import nn
 
-from ..checkpoints import resolve_model_config
 from ..models.algorithms import AMKDDistill
 from ..utils import UserValueError
 from ..utils.fragments import merge_fragments
-from .benchmark import SteadyStateAttack, sync_device
+from .benchmark import (SteadyStateAttack, load_average, random_teacher,
+                        sync_device)
 from .compare import machine
 
 # pair -> (its AMKD config, its stock MMRazor KD config)
@@ -212,10 +210,11 @@ def measure_step_cost(settings: StepCostSettings,
         StepCost: Median times, ratios to stock KD, attack statistics and
         phases of every variant of :func:`step_variants`.
     """
-    load_start = _load()
+    load_start = load_average()
     variants = step_variants(settings)
     with tempfile.TemporaryDirectory() as root:
-        ckpt = settings.teacher_ckpt or random_teacher(settings.pair, root)
+        ckpt = settings.teacher_ckpt or random_teacher(
+            Config.fromfile(PAIRS[settings.pair][0]).model.teacher, root)
         steps = {v.name: build_step(settings, v, ckpt) for v in variants}
         stock = steps[STOCK_KD]
         batches = make_batches(settings, stock.cfg, stock.algorithm)
@@ -231,7 +230,7 @@ def measure_step_cost(settings: StepCostSettings,
         for name in steps
     }
     return StepCost(settings, rows, torch.get_num_threads(),
-                    (load_start, _load()))
+                    (load_start, load_average()))
 
 
 def step_variants(settings: StepCostSettings) -> List[StepVariant]:
@@ -248,17 +247,6 @@ def step_variants(settings: StepCostSettings) -> List[StepVariant]:
         StepVariant(f'online, first-order step, at most {cap}',
                     ONLINE_FIRST_ORDER, max_steps=cap) for cap in caps
     ]
-
-
-def random_teacher(pair: str, root: str) -> str:
-    """A checkpoint, in ``root``, of the pair's teacher with seeded random
-    weights."""
-    cfg = Config.fromfile(PAIRS[pair][0])
-    torch.manual_seed(0)
-    teacher = PRETRAIN_MODELS.build(resolve_model_config(cfg.model.teacher))
-    ckpt = os.path.join(root, 'teacher.pth')
-    torch.save(dict(state_dict=teacher.state_dict()), ckpt)
-    return ckpt
 
 
 def build_step(settings: StepCostSettings, variant: StepVariant,
@@ -490,7 +478,3 @@ def _status_kb(field_name: str) -> int:
     with open('/proc/self/status') as f:
         line = next(line for line in f if line.startswith(field_name + ':'))
     return int(line.split()[1])
-
-
-def _load() -> str:
-    return ', '.join(f'{x:.2f}' for x in os.getloadavg())
