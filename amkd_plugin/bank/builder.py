@@ -274,8 +274,9 @@ class BoundaryBankBuilder:
                 b_and_k = z.gather(1, pair)
                 return b_and_k[:, 0] - b_and_k[:, 1]
 
-            # The attack enables gradients for its own steps.
-            adv, reached, steps = self.attack.attack(
+            # The attack enables gradients for its own steps; its last
+            # pass on each sample gives the teacher's logits where it ended.
+            adv, reached, steps, attacked = self.attack.attack_with_logits(
                 lambda x: teacher(x, mode='tensor').float(), images, labels,
                 targets[:, j], bounds)
             pixels = to_pixels(adv, data_preprocessor).permute(0, 2, 3, 1)
@@ -296,7 +297,7 @@ class BoundaryBankBuilder:
                 correct.sum(), (reached & correct).sum(),
                 (reached_stored & correct).sum(),
                 margin(logits)[correct].sum(),
-                margin(teacher(adv, mode='tensor').float())[correct].sum(),
+                margin(attacked)[correct].sum(),
                 margin(stored_logits)[correct].sum()
             ]).double().cpu()
         delta_, scale_, logits_, reached_, steps_ = zip(*columns)
