@@ -12,9 +12,10 @@ pytestmark = pytest.mark.usefixtures('in_repo_root', 'single_torch_thread')
 
 
 def test_nbytes_counts_every_array():
-    # Per (index, target): 12 int8 values, scale 4, logits 3 * 4, target 8,
-    # weight 4, reached 1, steps 2; per index: checksum 4, correct 1.
-    per_image = 12 + 4 + 12 + 8 + 4 + 1 + 2
+    # Per (index, target): 12 values of 6 bits in 9 bytes, scale 4, logits
+    # 3 * 4, target 8, weight 4, reached 1, steps 2; per index: checksum 4,
+    # correct 1.
+    per_image = 9 + 4 + 12 + 8 + 4 + 1 + 2
     assert BoundaryBankFile.nbytes(5, 2, (2, 2, 3), 3) == 5 * (
         2 * per_image + 4 + 1)
 
@@ -22,11 +23,12 @@ def test_nbytes_counts_every_array():
 @pytest.mark.slow
 def test_the_bank_benchmark_measures_side_by_side(capsys):
     """A real, tiny run on the digits pair: every variant timed against
-    stock KD, the bank's size and the bytes its epoch read."""
+    stock KD, the bank's size, the bytes its epoch read and the build on
+    1 and 2 processes."""
     benchmark_bank(Namespace(
         pair='digits', device='cpu', amp=False, num_images=16, batch_size=8,
         repeats=1, bank_repeats=1, warmup=0, threads=1, num_workers=0,
-        data_root=None, teacher_ckpt=None))
+        data_root=None, teacher_ckpt=None, build_ranks=[1, 2]))
     out = capsys.readouterr().out
     ratios = dict(re.findall(r'^\| ([^|]+?) \| [0-9.]+ \| [0-9.]+ \| '
                              r'([0-9.]+)x \|', out, re.M))
@@ -43,9 +45,16 @@ def test_the_bank_benchmark_measures_side_by_side(capsys):
                       .group(1))
     assert arrays / values - 5e-4 <= per_value <= (
         arrays + 9 * 128 + 4096) / values + 5e-4
-    assert 1 < per_value < 1.2  # one byte per value, plus the per-image rows
+    # 6 bits a value, plus the per-image rows.
+    assert 0.75 < per_value < 1
     # A quarter of each batch of 8 (2 rows of 2 batches) at most, and one
     # ``correct`` byte per image.
     rows = int(re.search(r'\(([0-9]+) rows of', out).group(1))
     assert 0 <= rows <= 4
     assert 'ImageNet-1k on paper' in out
+    builds = re.search(r'process count .*: 1: ([0-9.]+) s, 2: ([0-9.]+) s '
+                       r'\(([0-9.]+)x\)', out)
+    one, two, ratio = map(float, builds.groups())
+    assert one > 0 and two > 0
+    assert ratio == pytest.approx(two / one, abs=0.01)
+    assert '2-process build <= 0.65x 1 process: ' in out

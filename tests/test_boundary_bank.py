@@ -15,6 +15,7 @@ candidates, as in ``test_amkd_algorithm.py``.
 import copy
 import glob
 import itertools
+import json
 import os
 import os.path as osp
 import re
@@ -47,7 +48,7 @@ import amkd_plugin.bank.builder as bank_builder_module
 from amkd_plugin.bank import (BoundaryBankBuilder, BoundaryBankFile,
                               LoadBoundaryBank, add_bank_loader,
                               build_boundary_bank)
-from amkd_plugin.bank.bank_file import checksum, decode, encode
+from amkd_plugin.bank.bank_file import checksum, decode, encode, unpack
 from amkd_plugin.datasets.digits import digits_to_rgb32
 from amkd_plugin.models.algorithms import AMKDDistill
 from amkd_plugin.apis import resolve_model_config
@@ -215,7 +216,8 @@ def arrays(path: str) -> Dict[str, np.ndarray]:
 def stored_images(bank: Dict[str, np.ndarray], clean: np.ndarray,
                   j: int = 0) -> np.ndarray:
     """The boundary images of target ``j`` as training reads them."""
-    return decode(clean, bank['delta'][:, j], bank['scale'][:, j])
+    return decode(clean, unpack(bank['delta'][:, j], clean.shape[1:]),
+                  bank['scale'][:, j])
 
 
 def file_stats(path: str) -> Dict[str, tuple]:
@@ -271,12 +273,13 @@ def test_bank_contents(tmp_path, teacher, preprocessor, dataset, data,
     # The storage report: as stored, every sample is on the side of the
     # boundary where the attack left it.
     report = next(line for line in logs
-                  if 'as stored (int8 change)' in line)
+                  if 'as stored (6-bit change)' in line)
     shares = re.findall(r'([0-9.]+)% ', report)
     assert len(shares) == 2 and shares[0] == shares[1]
     bank = arrays(path)
-    assert bank['delta'].shape == (NUM_IMAGES, 1, 32, 32, 3)
-    assert bank['delta'].dtype == np.int8
+    # 6 bits a value, packed: 32 * 32 * 3 * 6 / 8 bytes a sample.
+    assert bank['delta'].shape == (NUM_IMAGES, 1, 2304)
+    assert bank['delta'].dtype == np.uint8
     np.testing.assert_array_equal(bank['checksum'], checksum(data['images']))
     images = stored_images(bank, data['images'])
     assert bank['targets'].shape == (NUM_IMAGES, 1)
@@ -396,8 +399,14 @@ def test_a_killed_build_resumes_into_the_same_bank(
     assert os.listdir(tmp_path / 'resumed') == [osp.basename(resumed)]
     assert sorted(os.listdir(resumed)) == sorted(os.listdir(whole))
     for name in os.listdir(whole):
-        assert (Path(resumed) / name).read_bytes() == (
-            Path(whole) / name).read_bytes(), name
+        if name != 'meta.json':
+            assert (Path(resumed) / name).read_bytes() == (
+                Path(whole) / name).read_bytes(), name
+    # meta.json differs only in its account of how the build went.
+    meta = [json.loads((Path(p) / 'meta.json').read_text())
+            for p in (resumed, whole)]
+    assert [m.pop('build')['resumed'] for m in meta] == [True, False]
+    assert meta[0] == meta[1]
     # The report counts the killed build's batch too.
     assert [line for line in logs if 'reached the boundary' in line] == report
 
@@ -445,7 +454,7 @@ def test_top_k_banks_the_runner_up_classes(tmp_path, teacher, preprocessor,
     k = 3
     path = build(tmp_path, teacher, preprocessor, dataset, top_k=k)
     bank = arrays(path)
-    assert bank['delta'].shape == (NUM_IMAGES, k, 32, 32, 3)
+    assert bank['delta'].shape == (NUM_IMAGES, k, 2304)
 
     labels = data['labels']
     probs = logits_in_batches(teacher, data['inputs']).softmax(1)
@@ -754,18 +763,19 @@ def test_the_step_draws_among_k_targets_by_weight(tmp_path):
 
 
 @pytest.mark.parametrize('crossed', [True, False])
-def test_int8_rounding_keeps_each_sample_on_the_attacks_side(crossed):
-    """A sample that rounding its change to int8 would carry over the
+def test_rounding_to_levels_keeps_each_sample_on_the_attacks_side(crossed):
+    """A sample that rounding its change to levels would carry over the
     boundary is stretched (the attack crossed) or shrunk (it stopped
     short) along its change until it is back: closed form with a teacher
     whose class 1 wins where the pixels sum to more than ``threshold``."""
     clean = np.zeros((1, 2, 2, 1), np.uint8)
+    # The scale is 1 / 31: LEVELS (31) levels for the largest change, 1.
     if crossed:
-        # Sum 1.0105, past 1.005; levels 127, 0, 0, 0 sum to 1.0: back.
-        change, threshold, levels = 0.0035, 1.005, [127, 0, 0, 0]
+        # Sum 1.0105, past 1.005; levels 31, 0, 0, 0 sum to 1.0: back.
+        change, threshold, levels = 0.0035, 1.005, [31, 0, 0, 0]
     else:
-        # Sum 1.0135, short of 1.02; levels 127, 1, 1, 1 sum to 1.0236.
-        change, threshold, levels = 0.0045, 1.02, [127, 1, 1, 1]
+        # Sum 1.051, short of 1.09; levels 31, 1, 1, 1 sum to 1.0968.
+        change, threshold, levels = 0.017, 1.09, [31, 1, 1, 1]
     images = np.array([1.0, change, change, change],
                       np.float32).reshape(1, 2, 2, 1)
     delta, scale = encode(images, clean)
@@ -783,7 +793,7 @@ def test_int8_rounding_keeps_each_sample_on_the_attacks_side(crossed):
         logits_of, clean, delta, scale.copy(), labels, one,
         one if crossed else ~one)
     # The first factor, 1.01, brings it back: the sum times 1.01 (1.01 >
-    # 1.005) or over 1.01 (1.0134 < 1.02).
+    # 1.005) or over 1.01 (1.0859 < 1.09).
     factor = 1.01 if crossed else 1 / 1.01
     assert kept[0] == pytest.approx(scale[0] * factor, rel=1e-6)
     assert decode(clean, delta, kept).sum() == pytest.approx(

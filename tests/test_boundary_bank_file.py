@@ -1,8 +1,8 @@
 # Copyright (c) amkd-mmrazor contributors.
 """Boundary bank files, LoadBoundaryBank and the banked train pipelines.
 
-A bank (format 4) stores what the attack changed in each clean image, in
-int8 levels with a scale per sample, and a checksum of that clean image.
+A bank (format 5) stores what the attack changed in each clean image, in
+6-bit levels with a scale per sample, and a checksum of that clean image.
 The dataset configs have one train pipeline; for a bank,
 ``BoundaryBankHook`` puts a ``LoadBoundaryBank`` into it
 (``add_bank_loader``), which keeps a copy of the clean image as loaded
@@ -34,7 +34,8 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 from amkd_plugin.bank import (BoundaryBankFile, LoadBoundaryBank,
                               add_bank_loader)
 from amkd_plugin.bank.bank_file import (FORMAT_VERSION, LEVELS, checksum,
-                                        decode, draw_targets, encode)
+                                        decode, draw_targets, encode, pack,
+                                        unpack)
 from amkd_plugin.utils import UserValueError
 from amkd_plugin.utils.fragments import merge_fragments
 
@@ -59,23 +60,23 @@ BANK_KEYS = [
 ]
 # As banked, the teacher's logits on the banked image hold; not after a crop.
 AS_BANKED_KEYS = [*BANK_KEYS, 'boundary_logits']
-# Every file of a bank (format 4): no images, only the change to them.
+# Every file of a bank (format 5): no images, only the change to them.
 BANK_FILES = [
     'checksum.npy', 'correct.npy', 'delta.npy', 'logits.npy', 'meta.json',
     'reached.npy', 'scale.npy', 'steps.npy', 'targets.npy', 'weights.npy'
 ]
 # How far the banked images of the tests move their clean image (pixel
-# values, see away()): LEVELS times a power of two, so the scale (1 and
-# 0.5) and the decoded image are exact floats.
-BY = (127.0, 63.5)
+# values, see away()): LEVELS times a power of two, so the scale (4 and
+# 2) and the decoded image are exact floats.
+BY = (4.0 * LEVELS, 2.0 * LEVELS)
 # Value added to the clean gradient image to make the banked image: LEVELS,
 # a scale of exactly 1, so the decoded image is exactly clean + OFFSET.
-OFFSET = 127
+OFFSET = LEVELS
 # Bound on the float32 rounding of an encode/decode round trip beyond the
-# scale / 2 of the int8 levels: four roundings (the change, the quotient by
-# the scale, its product with the level and the sum with the clean pixel)
-# of half a float32 step of a value of at most 255 each (the quotient's is
-# half a step of 127 levels, times a scale of at most 255 / 127).
+# scale / 2 of the levels: four roundings (the change, the quotient by the
+# scale, its product with the level and the sum with the clean pixel) of
+# half a float32 step of a value of at most 255 each (the quotient's is
+# half a step of LEVELS levels, times a scale of at most 255 / LEVELS).
 ROUNDING = 2 * float(np.spacing(np.float32(255)))
 
 
@@ -84,7 +85,8 @@ def away(clean: np.ndarray, by: float) -> np.ndarray:
     0..255 (up if below 128, else down), as float32.
 
     Every pixel changes by exactly ``by`` <= 127, within 0..255, so
-    :func:`encode` stores levels of +-127 with scale ``by / 127`` and, for
+    :func:`encode` stores levels of +-LEVELS with scale ``by / LEVELS``
+    and, for
     :data:`BY`, :func:`decode` gives this image back exactly.
     """
     clean = clean.astype(np.float32)
@@ -171,7 +173,7 @@ def test_encode_decode_round_trip_within_half_a_level():
 
     change = images.astype(np.float64) - clean[:, None]
     largest = np.abs(change).max(axis=(2, 3, 4))
-    # scale = the largest change over 127, to float32 precision.
+    # scale = the largest change over LEVELS, to float32 precision.
     np.testing.assert_allclose(scale, largest / LEVELS, rtol=2**-22)
     assert np.abs(delta.astype(int)).max() == LEVELS
     # The largest change of each sample takes the outermost level.
@@ -190,8 +192,9 @@ def test_encode_decode_round_trip_within_half_a_level():
 def test_encode_exact_changes_decode_exactly():
     rng = np.random.default_rng(1)
     clean = rng.integers(0, 256, (2, ) + SHAPE, dtype=np.uint8)
-    # Integer changes of at most 127 within 0..255, reaching 127 (which
-    # every pixel value can): a scale of exactly 1, levels = the change.
+    # Integer changes of at most LEVELS within 0..255, reaching LEVELS
+    # (which every pixel value can): a scale of exactly 1, levels = the
+    # change.
     change = np.clip(rng.integers(-LEVELS, LEVELS + 1, (2, ) + SHAPE),
                      -clean.astype(int), 255 - clean.astype(int))
     change[:, 0, 0, 0] = np.where(clean[:, 0, 0, 0] <= 128, LEVELS, -LEVELS)
@@ -200,7 +203,7 @@ def test_encode_exact_changes_decode_exactly():
     np.testing.assert_array_equal(scale, [1, 1])
     np.testing.assert_array_equal(delta, change)
     np.testing.assert_array_equal(decode(clean, delta, scale), images)
-    # A change of BY everywhere: levels +-127 of a scale BY / 127.
+    # A change of BY everywhere: levels +-LEVELS of a scale BY / LEVELS.
     for by in BY:
         moved = away(clean, by)
         delta, scale = encode(moved, clean)
@@ -217,7 +220,7 @@ def test_encode_unchanged_image_has_scale_zero():
     # No 0 / 0 for the unchanged samples (it would raise here).
     with np.errstate(all='raise'):
         delta, scale = encode(images, clean[:, None])
-    np.testing.assert_array_equal(scale, [[0, 0], [0, 1]])
+    np.testing.assert_array_equal(scale, [[0, 0], [0, BY[0] / LEVELS]])
     assert not delta[0].any() and not delta[1, 0].any()
     decoded = decode(clean[:, None], delta, scale)
     np.testing.assert_array_equal(decoded[0, 0], clean[0])
@@ -232,6 +235,30 @@ def test_decode_clips_to_pixel_range():
     # 250 + 127 and 5 - 127 leave 0..255; 100 + 127 stays.
     np.testing.assert_array_equal(decoded, [[[[255, 0, 227]]]])
     assert decoded.dtype == np.float32
+
+
+def test_pack_stores_six_bits_a_level_big_endian():
+    # Levels -31, 0, 31, 1 are 0, 31, 62, 32 above -31: 000000 011111
+    # 111110 100000, three bytes.
+    delta = np.array([-31, 0, 31, 1], np.int8).reshape(1, 2, 2, 1)
+    packed = pack(delta)
+    assert packed.tolist() == [[0b00000001, 0b11111111, 0b10100000]]
+    np.testing.assert_array_equal(unpack(packed, (2, 2, 1)), delta)
+
+
+def test_pack_round_trips_every_level_and_pads_to_a_byte():
+    rng = np.random.default_rng(4)
+    # 5 values: 30 bits in 4 bytes, the last 2 bits padding.
+    delta = rng.integers(-LEVELS, LEVELS + 1, (3, 2, 5, 1, 1)).astype(
+        np.int8)
+    delta[0, 0, :, 0, 0] = [-LEVELS, -1, 0, 1, LEVELS]
+    packed = pack(delta)
+    assert packed.shape == (3, 2, 4) and packed.dtype == np.uint8
+    assert not (packed[..., -1] & 0b11).any()
+    np.testing.assert_array_equal(unpack(packed, (5, 1, 1)), delta)
+    # A bank of every level and random ones reads back the same.
+    big = rng.integers(-LEVELS, LEVELS + 1, (4, 1) + SHAPE).astype(np.int8)
+    np.testing.assert_array_equal(unpack(pack(big), SHAPE), big)
 
 
 def test_checksum_is_crc32_of_each_image():
@@ -327,15 +354,20 @@ def test_two_writers_round_trip(tmp_path):
     assert BoundaryBankFile.exists(path)
     assert sorted(os.listdir(path)) == BANK_FILES
     with open(os.path.join(path, 'meta.json')) as f:
-        assert json.load(f)['format_version'] == FORMAT_VERSION == 4
+        assert json.load(f)['format_version'] == FORMAT_VERSION == 5
     stored = {name: value for name, value in rows.items() if name != 'clean'}
+    stored['delta'] = pack(rows['delta'])
     for opened in (committed, BoundaryBankFile.open(path)):
         assert (opened.num, opened.num_targets) == (num, num_targets)
         assert opened.image_shape == SHAPE
         assert opened.meta == {'teacher': 'resnet'}
+        assert opened.build == {}
         for name, value in stored.items():
             np.testing.assert_array_equal(opened[name], value, err_msg=name)
             assert opened[name].dtype == value.dtype
+        np.testing.assert_array_equal(
+            opened.levels(np.arange(num), np.zeros(num, int)),
+            rows['delta'][:, 0])
         np.testing.assert_array_equal(opened['checksum'],
                                       checksum(rows['clean']))
         assert opened['checksum'].dtype == np.uint32
@@ -373,7 +405,8 @@ def test_write_checks_shapes_and_dtype(tmp_path):
                  'weights', 'correct', 'reached', 'steps'):
         assert not np.any(bank[name]), name
     bank.write(np.arange(2), **rows)
-    np.testing.assert_array_equal(bank['delta'][:2], rows['delta'])
+    np.testing.assert_array_equal(unpack(bank['delta'][:2], SHAPE),
+                                  rows['delta'])
 
 
 def test_uncommitted_bank_is_not_complete(tmp_path):
@@ -421,12 +454,12 @@ def set_format_version(path: Path, version: int) -> None:
      r'targets\.npy is int64\(4, 3\), expected int64\(4, 2\)'),
     (lambda p: np.save(p / 'weights.npy', np.zeros((4, 2), np.float64)),
      r'weights\.npy is float64\(4, 2\), expected float32\(4, 2\)'),
-    # Format 3's float32 images where the int8 change belongs.
-    (lambda p: np.save(p / 'delta.npy', np.zeros((4, 2) + SHAPE, np.float32)),
-     r'delta\.npy is float32\(4, 2, 32, 32, 3\), expected '
-     r'int8\(4, 2, 32, 32, 3\)'),
-    (lambda p: set_format_version(p, 3),
-     'it has format version 3 and this code reads 4'),
+    # Format 4's int8 change where the packed 6-bit levels belong.
+    (lambda p: np.save(p / 'delta.npy', np.zeros((4, 2) + SHAPE, np.int8)),
+     r'delta\.npy is int8\(4, 2, 32, 32, 3\), expected '
+     r'uint8\(4, 2, 2304\)'),
+    (lambda p: set_format_version(p, 4),
+     'it has format version 4 and this code reads 5'),
 ])
 def test_open_names_a_damaged_bank(tmp_path, damage, what):
     path = tmp_path / 'bank'

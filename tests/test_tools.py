@@ -28,6 +28,7 @@ from helpers import (REPO, assert_ok, assert_user_error, free_port, run,
                      tail)
 
 import amkd_plugin  # noqa: F401  (weights-only loading of runner files)
+from amkd_plugin.bank import BoundaryBankFile
 
 pytestmark = pytest.mark.slow
 
@@ -792,7 +793,6 @@ def build_bank(config: str, work_dir: Path, data_root: Path,
 
 
 def bank_arrays(path: Path) -> dict:
-    from amkd_plugin.bank import BoundaryBankFile
     bank = BoundaryBankFile.open(str(path))
     return {name: bank[name].copy() for name in BANK_FIELDS}
 
@@ -823,12 +823,12 @@ def banked(tmp_path_factory, teacher) -> SimpleNamespace:
 
 def test_bank_tool_builds_and_training_reuses_it(banked):
     assert banked.built.output.count('Boundary bank: building') == 1
-    assert 'as stored (int8 change)' in banked.built.output
+    assert 'as stored (6-bit change)' in banked.built.output
     assert banked.path.parent == banked.work_dir / 'boundary_bank'
     assert [p.name for p in banked.path.parent.iterdir()] == [
         banked.path.name]
     arrays = bank_arrays(banked.path)
-    assert arrays['delta'].shape == (100, 1, 32, 32, 3)
+    assert arrays['delta'].shape == (100, 1, 32 * 32 * 3 * 6 // 8)
     # Nothing was rebuilt or touched since.
     meta = (banked.path / 'meta.json').stat()
     assert (meta.st_ino, meta.st_mtime_ns) == (banked.meta.st_ino,
@@ -939,11 +939,12 @@ def test_two_machines_build_the_bank_once(tmp_path, teacher, banked):
     output = ''.join(r.output for r in results)
     assert output.count('Boundary bank: building') == 1, output[-4000:]
     # 100 images in batches of 16: 7 batches round 4 ranks, 2 machines.
-    assert ('Boundary bank: batches attacked by rank: 0: 2, 1: 2, 2: 2, '
-            '3: 1.') in output, output[-4000:]
+    assert ('by 4 rank(s); batches by rank: 0: 2, 1: 2, 2: 2, 3: 1.'
+            ) in output, output[-4000:]
     assert 'Epoch(train) [1][' in output
     bank, = (work_dir / 'boundary_bank').iterdir()
     assert bank.name == banked.path.name  # the key names no batch size
+    assert BoundaryBankFile.open(str(bank)).build['ranks'] == 4
     assert sorted(os.listdir(bank)) == sorted(os.listdir(banked.path))
     single = tmp_path / 'single'
     assert_ok(build_bank(BANK_CFG, single, teacher.data_root,

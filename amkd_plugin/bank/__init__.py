@@ -4,8 +4,9 @@
 :class:`BoundaryBankFile` is the format on disk, :class:`BoundaryBankBuilder`
 makes one (coordinating processes and machines), :func:`build_boundary_bank`
 runs it for a runner, and :class:`LoadBoundaryBank`, which
-:func:`add_bank_loader` puts into a train pipeline, reads it. The bank knows the attack and the file system, never the
-algorithm's step: :class:`BankedBoundary` (``models/boundary``) reads it.
+:func:`add_bank_loader` puts into a train pipeline, reads it. The bank
+knows the attack and the file system, never the algorithm's step:
+:class:`BankedBoundary` (``models/boundary``) reads it.
 """
 from .bank_file import BoundaryBankFile
 from .build import add_bank_loader, build_boundary_bank

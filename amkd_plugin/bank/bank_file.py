@@ -16,10 +16,10 @@ from amkd_plugin.utils import (DiskFullError, UserValueError, reserve,
                                write_atomically)
 
 # name -> (dtype, shape after the leading N) of every array of a bank.
-# ``None`` in a shape stands for K, ``'img'`` for the (H, W, C) image shape,
-# ``'classes'`` for the teacher's class count.
+# ``None`` in a shape stands for K, ``'packed'`` for the bytes of one
+# image's packed levels, ``'classes'`` for the teacher's class count.
 ARRAY_SPECS = {
-    'delta': (np.int8, (None, 'img')),
+    'delta': (np.uint8, (None, 'packed')),
     'scale': (np.float32, (None, )),
     'checksum': (np.uint32, ()),
     'logits': (np.float32, (None, 'classes')),
@@ -35,13 +35,17 @@ META_FILE = 'meta.json'
 SHARD_PREFIX = 'shard-'
 LAYOUT_FILE = 'layout.json'
 PROGRESS_FILE = 'progress.json'
-# 4: the attack's change to the clean image in int8 with a scale per
-# sample, a quarter of 3's float32 images (2: float32 images; 1: uint8
-# images, whose rounding put half of the Fashion-MNIST boundary samples
-# back on their own side; 3: the teacher's logits added).
-FORMAT_VERSION = 4
-# Levels of the int8 perturbation on each side of zero.
-LEVELS = 127
+# 5: the attack's change in 6-bit levels, packed (4: in int8, over the
+# dataset's own size once the logits are added; 3: float32 images and the
+# teacher's logits; 2: float32 images; 1: uint8 images, whose rounding put
+# half of the Fashion-MNIST boundary samples back on their own side).
+FORMAT_VERSION = 5
+# Bits per stored value of the change: the most that keep a whole bank,
+# logits and all, within the dataset's own uint8 size at 100 classes of
+# 32x32x3 (7 bits: 1.01 bytes per value).
+BITS = 6
+# Levels of the change on each side of zero.
+LEVELS = 2**(BITS - 1) - 1
 
 Rng = Union[np.random.Generator, np.random.RandomState]
 
@@ -57,13 +61,12 @@ def damaged(path: str, what: str) -> UserValueError:
 
 def encode(images: np.ndarray,
            clean: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """What the attack changed, as stored: int8 levels and a scale each.
+    """What the attack changed, as stored: levels and a scale each.
 
     ``delta = round((images - clean) / scale)`` with ``scale`` the largest
     change of the sample over :data:`LEVELS`, so each value is off by at
-    most ``scale / 2`` (0.08 of a pixel value for a typical Fashion-MNIST
-    sample, finer than the dataset's own uint8 step); :func:`decode`
-    inverts it.
+    most ``scale / 2``; :func:`decode` inverts it, :func:`pack` stores the
+    levels in :data:`BITS` bits each.
 
     Args:
         images (np.ndarray): ``(..., H, W, C)`` float32 boundary pixels.
@@ -71,7 +74,8 @@ def encode(images: np.ndarray,
             broadcastable to ``images``.
 
     Returns:
-        tuple: ``delta`` (int8, the shape of ``images``) and ``scale``
+        tuple: ``delta`` (int8 in ``[-LEVELS, LEVELS]``, the shape of
+        ``images``) and ``scale``
         (float32, ``images.shape[:-3]``; 0 for an unchanged image).
     """
     change = images.astype(np.float32) - clean.astype(np.float32)
@@ -102,6 +106,40 @@ def decode(clean: np.ndarray, delta: np.ndarray,
     change = delta.astype(np.float32) * np.asarray(
         scale, np.float32)[..., None, None, None]
     return np.clip(clean.astype(np.float32) + change, 0, 255)
+
+
+def pack(delta: np.ndarray) -> np.ndarray:
+    """Levels of :func:`encode`, :data:`BITS` bits each, big-endian.
+
+    Args:
+        delta (np.ndarray): ``(..., H, W, C)`` int8 in
+            ``[-LEVELS, LEVELS]``.
+
+    Returns:
+        np.ndarray: ``(..., ceil(H * W * C * BITS / 8))`` uint8.
+    """
+    flat = delta.reshape(*delta.shape[:-3], -1)
+    offset = (flat.astype(np.int16) + LEVELS).astype(np.uint8)
+    bits = np.unpackbits(offset[..., None], axis=-1)[..., 8 - BITS:]
+    return np.packbits(bits.reshape(*flat.shape[:-1], -1), axis=-1)
+
+
+def unpack(packed: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
+    """The int8 levels that :func:`pack` stored.
+
+    Args:
+        packed (np.ndarray): ``(..., P)`` uint8 of :func:`pack`.
+        image_shape (Sequence[int]): The image shape (H, W, C).
+
+    Returns:
+        np.ndarray: ``(..., H, W, C)`` int8.
+    """
+    count = int(np.prod(image_shape))
+    bits = np.unpackbits(packed, axis=-1, count=count * BITS)
+    bits = bits.reshape(*packed.shape[:-1], count, BITS)
+    offset = np.packbits(bits, axis=-1)[..., 0] >> (8 - BITS)
+    return (offset.astype(np.int16) - LEVELS).astype(np.int8).reshape(
+        *packed.shape[:-1], *image_shape)
 
 
 def checksum(clean: np.ndarray) -> np.ndarray:
@@ -141,10 +179,13 @@ class BoundaryBankFile:
     (N = dataset length, K = targets per image, (H, W, C) = the dataset's
     own image shape)::
 
-        delta    (N, K, H, W, C) int8     what the attack changed in the
+        delta    (N, K, P)       uint8    what the attack changed in the
                                           clean image, in levels of
+                                          :data:`BITS` bits, packed
+                                          (:func:`pack`)
         scale    (N, K)          float32  ... this many pixel values
-                                          (:func:`encode`, :func:`decode`)
+                                          each (:func:`encode`,
+                                          :func:`decode`)
         checksum (N,)            uint32   CRC-32 of the clean image the
                                           change is added to
         logits   (N, K, C)       float32  the teacher's logits on the
@@ -159,8 +200,9 @@ class BoundaryBankFile:
                                           builder's ``meta``; written LAST
 
     A boundary image is the clean image, which the training pipeline has
-    anyway, plus the stored change: one byte per pixel value, the
-    dataset's own uint8 size, and the teacher's logits. Training reads
+    anyway, plus the stored change: three quarters of a byte per pixel
+    value, so that with the teacher's logits and the rest the bank stays
+    within the dataset's own uint8 size. Training reads
     ``correct`` for every image of a batch and the rows of the few it
     selects (:meth:`read`).
 
@@ -221,7 +263,8 @@ class BoundaryBankFile:
     def _shapes(num: int, num_targets: int, image_shape: Sequence[int],
                 num_classes: int) -> Dict[str, Tuple[int, ...]]:
         """The expected shape of every array."""
-        dims = {None: [num_targets], 'img': list(image_shape),
+        packed = -(-int(np.prod(image_shape)) * BITS // 8)
+        dims = {None: [num_targets], 'packed': [packed],
                 'classes': [num_classes]}
         return {
             name: (num, *(d for dim in tail for d in dims[dim]))
@@ -427,7 +470,7 @@ class BoundaryBankFile:
             indices (np.ndarray): ``(B,)`` dataset indices; disjoint from
                 those any other process writes.
             delta (np.ndarray): ``(B, K, H, W, C)`` int8 levels of the
-                change to the clean image (:func:`encode`).
+                change to the clean image (:func:`encode`), packed here.
             scale (np.ndarray): ``(B, K)`` float32 pixel values per level.
             clean (np.ndarray): ``(B, H, W, C)`` the clean images, as the
                 pipeline gives them (for :attr:`checksum` only).
@@ -448,8 +491,17 @@ class BoundaryBankFile:
             raise ValueError(
                 f'clean must have shape {(len(indices), *self.image_shape)}, '
                 f'got {clean.shape}.')
+        delta = np.asarray(delta)
+        if delta.dtype != np.int8:
+            # A silent cast could wrap a level around or round a sample
+            # off the boundary; encoding is the builder's job.
+            raise TypeError(f'delta must be int8, got {delta.dtype}.')
+        expected = (len(indices), self.num_targets, *self.image_shape)
+        if delta.shape != expected:
+            raise ValueError(
+                f'delta must have shape {expected}, got {delta.shape}.')
         values = dict(
-            delta=delta,
+            delta=pack(delta),
             scale=scale,
             checksum=checksum(clean),
             logits=logits,
@@ -465,13 +517,9 @@ class BoundaryBankFile:
             if value.shape != expected:
                 raise ValueError(f'{name} must have shape {expected}, got '
                                  f'{value.shape}.')
-        for name in ('delta', 'scale'):
-            # A silent cast could wrap a level around or round a sample
-            # off the boundary; encoding is the builder's job.
-            if values[name].dtype != ARRAY_SPECS[name][0]:
-                raise TypeError(
-                    f'{name} must be {np.dtype(ARRAY_SPECS[name][0])}, got '
-                    f'{values[name].dtype}.')
+        if values['scale'].dtype != np.float32:
+            raise TypeError(
+                f'scale must be float32, got {values["scale"].dtype}.')
         rows = indices
         if self._rows is not None:
             rows = self._rows[indices]
@@ -538,10 +586,15 @@ class BoundaryBankFile:
             if name.startswith(SHARD_PREFIX):
                 shutil.rmtree(osp.join(self.path, name))
 
-    def commit(self) -> 'BoundaryBankFile':
+    def commit(self, build: Optional[dict] = None) -> 'BoundaryBankFile':
         """Finish the bank and move it to its final path, atomically.
 
         Call once, in the creating process, after every writer flushed.
+
+        Args:
+            build (dict, optional): JSON-serialisable account of the build
+                (its wall time, process count ...), kept as
+                :attr:`build`. Defaults to None.
 
         Returns:
             BoundaryBankFile: The committed bank at ``path``, read-only (a
@@ -552,6 +605,7 @@ class BoundaryBankFile:
                              'commit it.')
         self._merge_shards()
         self.flush()
+        self._meta['build'] = dict(build or {})
         partial, final = self.path, self._final_path
         self._arrays = {}
         self._writable = False
@@ -667,6 +721,11 @@ class BoundaryBankFile:
         """The builder's metadata given to :meth:`create`."""
         return self._meta['meta']
 
+    @property
+    def build(self) -> dict:
+        """How the bank was built, as given to :meth:`commit`."""
+        return self._meta.get('build', {})
+
     def __getitem__(self, name: str) -> np.ndarray:
         """The whole memory-mapped array ``name`` (e.g. ``'targets'``)."""
         return self._arrays[name]
@@ -735,11 +794,17 @@ class BoundaryBankFile:
                 'to rebuild it.')
         rows = (indices, columns)
         return dict(
-            images=decode(clean, self._arrays['delta'][rows],
+            images=decode(clean, self.levels(indices, columns),
                           self._arrays['scale'][rows]),
             logits=np.array(self._arrays['logits'][rows]),
             targets=np.array(self._arrays['targets'][rows]),
             reached=np.array(self._arrays['reached'][rows]))
+
+    def levels(self, indices: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """The stored change of ``(indices[i], columns[i])`` in levels:
+        ``(M, H, W, C)`` int8 (:func:`unpack`)."""
+        return unpack(self._arrays['delta'][indices, columns],
+                      self.image_shape)
 
     def sample(self, index: int, clean: np.ndarray,
                rng: Optional[Rng] = None) -> dict:

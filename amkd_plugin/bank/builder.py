@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import socket
+import time
 import uuid
 from collections import Counter
 from typing import Callable, Dict, List, Optional, Tuple
@@ -22,10 +23,11 @@ from amkd_plugin.models.task_modules import BoundaryAttack
 from amkd_plugin.utils import UserValueError, eval_mode
 from amkd_plugin.utils.dist import check_shared_folder, on_every_rank
 from amkd_plugin.utils.pixels import from_pixels, pixel_bounds, to_pixels
-from .bank_file import BoundaryBankFile, decode, encode
+from .bank_file import BITS, BoundaryBankFile, decode, encode
 
-# Factors by which a change that int8 rounding carried over the boundary is
-# stretched or shrunk back, smallest first (BoundaryBankBuilder._keep_sides).
+# Factors by which a change that rounding to levels carried over the
+# boundary is stretched or shrunk back, smallest first
+# (BoundaryBankBuilder._keep_sides).
 STRETCH = (1.01, 1.02, 1.05, 1.1, 1.2, 1.5, 2.0)
 
 
@@ -38,13 +40,13 @@ class BoundaryBankBuilder:
     per dataset index, in a :class:`BoundaryBankFile`:
 
     - the boundary image as what the attack changed in the clean image,
-      in the dataset's own pixel space and channel order: int8 levels and
-      a scale per sample (:func:`encode`; one byte per value and target,
-      the dataset's own size, where float32 images took four). The attack
-      stops just past the boundary, so rounding the image itself put
-      samples back on their own side (uint8 half of them, float16 a
-      fifth); rounding the change moves a sample by at most half a level,
-      and a sample that it still carries over the boundary is stretched or
+      in the dataset's own pixel space and channel order: 6-bit levels and
+      a scale per sample (:func:`encode`; three quarters of a byte per
+      value and target, where float32 images took four). The attack stops
+      just past the boundary, so rounding the image itself put samples
+      back on their own side (uint8 half of them, float16 a fifth);
+      rounding the change moves each value by at most half a level, and a
+      sample that it still carries over the boundary is stretched or
       shrunk along its change until it is back on the attack's side
       (:meth:`_keep_sides`);
     - its target class: with ``top_k=None`` one class drawn from the
@@ -95,7 +97,7 @@ class BoundaryBankBuilder:
 
     def settings(self) -> Dict:
         """Everything besides teacher and data that shapes the bank."""
-        return dict(**self.attack.settings(), top_k=self.top_k, format=6)
+        return dict(**self.attack.settings(), top_k=self.top_k, format=7)
 
     def key(self, teacher: nn.Module, dataset_id: Dict) -> str:
         """Hash of the teacher's weights, the dataset and the settings."""
@@ -191,6 +193,7 @@ class BoundaryBankBuilder:
         batches = [start for start in range(0, len(dataset), self.batch_size)
                    if start not in finished]
         mine = batches[rank::get_world_size()]
+        start = time.perf_counter()
         shard = BoundaryBankFile.create_shard(
             partial,
             f'{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}',
@@ -201,11 +204,15 @@ class BoundaryBankBuilder:
         self._report(sums)
         barrier()
         if rank == 0:
+            seconds = time.perf_counter() - start
             counts = Counter(r['rank'] for r in bank.progress()
                              for _ in r['starts'])
-            bank.commit()
+            bank.commit(build=dict(seconds=round(seconds, 3),
+                                   ranks=get_world_size(),
+                                   resumed=bool(taken_over)))
             print_log(
-                'Boundary bank: batches attacked by rank: ' +
+                f'Boundary bank: attacked in {seconds:.1f} s by '
+                f'{get_world_size()} rank(s); batches by rank: ' +
                 ', '.join(f'{r}: {n}' for r, n in sorted(counts.items())) +
                 '.', 'current')
         barrier()
@@ -320,8 +327,8 @@ class BoundaryBankBuilder:
         on the stored images.
 
         The attack leaves samples just past the boundary, or just short of
-        it where it ran out of steps, so rounding the change to int8 can
-        carry a sample over (about a third of them, either way). Such a
+        it where it ran out of steps, so rounding the change to levels can
+        carry a sample over. Such a
         sample's change is stretched (crossed) or shrunk (short), along its
         own direction, by the first factor of ``STRETCH`` that brings it
         back (a teacher pass over those few samples per factor): the
@@ -354,7 +361,7 @@ class BoundaryBankBuilder:
         print_log(
             f'Boundary bank: {100 * reached / count:.1f}% of the attacked '
             f'images reached the boundary, {100 * reached_stored / count:.1f}'
-            f'% as stored (int8 change); mean teacher margin z_b - z_k: '
+            f'% as stored ({BITS}-bit change); mean teacher margin z_b - z_k: '
             f'clean {clean / count:.3f}, attacked {adv / count:.3f}, stored '
             f'{stored / count:.3f}.', 'current')
 

@@ -3,8 +3,9 @@
 
 Stock MMRazor KD, KD as AMKD at weight 0, online AMKD (BSS's and the
 first-order step) and banked AMKD, one epoch each in lockstep on the same
-batches, with the bank's size, its share past the boundary as stored and
-the bank bytes an epoch reads; see :mod:`amkd_plugin.apis.bank_cost`.
+batches, with the bank's size, its share past the boundary as stored, the
+bank bytes an epoch reads and the build's wall time on 1 and 2 processes;
+see :mod:`amkd_plugin.apis.bank_cost`.
 
 On a CPU shared with other jobs use ``--threads 1``: more threads than free
 cores slow every step several times, small batches most, and skew ratios.
@@ -45,6 +46,11 @@ def parse_args() -> argparse.Namespace:
                         help='dataloader workers (0: loading counts in '
                         'each variant\'s own time)')
     parser.add_argument('--data-root', help='real CIFAR-100 data_root')
+    parser.add_argument('--build-ranks', type=int, nargs='*',
+                        default=[1, 2], metavar='N',
+                        help='time the bank build on each of these process '
+                        'counts (torchrun, one torch thread each; none: '
+                        'skip)')
     parser.add_argument('--teacher-ckpt',
                         help='trained teacher of the pair (default: random '
                         'weights; for fashion_mnist the committed '
