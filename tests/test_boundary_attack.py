@@ -110,7 +110,8 @@ def test_invalid_arguments_raise(kwargs):
 
 
 def test_unknown_step_rule_raises():
-    with pytest.raises(ValueError, match="'bss' or 'newton', got 'adam'"):
+    with pytest.raises(ValueError,
+                       match="one of bss, newton, newton_box, got 'adam'"):
         BoundaryAttack(step='adam')
 
 
@@ -420,7 +421,85 @@ def test_newton_step_keeps_pixel_bounds():
     assert ((adv == -0.5) | (adv == 0.5)).any()
 
 
-@pytest.mark.parametrize('step', ['bss', 'newton'])
+def pinned_images(model: nn.Module, margins: torch.Tensor,
+                  lower: float) -> torch.Tensor:
+    """Images of ``margins`` whose first 4 values sit at ``lower`` and
+    would have to go below it: there ``w > 0``, so lowering ``g`` lowers
+    them."""
+    w = model[1].weight[0] - model[1].weight[1]
+    with torch.no_grad():
+        model[1].weight[0, :4] = model[1].weight[1, :4] + w[:4].abs() + 0.5
+    images = images_with_margins(model, margins).flatten(1)
+    # Pin the first 4 values and move the last 4 along their w to keep g.
+    w = model[1].weight[0] - model[1].weight[1]
+    lost = (images[:, :4] - lower) @ w[:4]
+    images[:, :4] = lower
+    images[:, 4:] += lost[:, None] * w[4:] / w[4:].dot(w[4:])
+    return images.view(len(margins), *IMAGE_SHAPE)
+
+
+def test_one_newton_box_step_lands_past_the_boundary_despite_the_bounds():
+    """Half the values sit at the lower bound and would go below it: the
+    plain first-order step loses their part and lands short, the boxed
+    step moves the free values instead and lands exactly where the
+    linearised g says, ``-o g_0 - (1 + o) 1e-4``."""
+    model = linear_teacher(2)
+    margins = torch.tensor([0.05, 0.2, 0.5])
+    lower, upper = -1.0, 10.0
+    images = pinned_images(model, margins, lower)
+    torch.testing.assert_close(g_of(model, images, *classes(3)), margins,
+                               rtol=1e-4, atol=1e-5)
+    overshoot = 0.05
+    boxed = BoundaryAttack(max_steps=1, step='newton_box',
+                           overshoot=overshoot)
+    adv, reached, steps = boxed.attack(model, images, *classes(3),
+                                       (lower, upper))
+    assert reached.all() and steps.tolist() == [1, 1, 1]
+    torch.testing.assert_close(
+        g_of(model, adv, *classes(3)),
+        -overshoot * margins - (1 + overshoot) * 1e-4, rtol=1e-4,
+        atol=1e-5)
+    # The pinned values stayed; the free ones made up for them.
+    assert torch.equal(adv.flatten(1)[:, :4], images.flatten(1)[:, :4])
+    plain = BoundaryAttack(max_steps=1, step='newton', overshoot=overshoot)
+    _, reached, _ = plain.attack(model, images, *classes(3), (lower, upper))
+    assert not reached.any()
+
+
+def test_a_newton_box_step_beyond_every_bound_ends_at_the_corner():
+    """A bias of 50 puts the boundary outside the box: the step takes
+    every value to the bound it moves toward, and stops short."""
+    model = linear_teacher(2)
+    with torch.no_grad():
+        model[1].bias[0] += 50
+    images = torch.randn(3, *IMAGE_SHAPE,
+                         generator=torch.Generator().manual_seed(4)) * 0.1
+    attack = BoundaryAttack(max_steps=1, step='newton_box')
+    adv, reached, _ = attack.attack(model, images, *classes(3), (-0.5, 0.5))
+    assert not reached.any()
+    w = model[1].weight[0] - model[1].weight[1]
+    corner = torch.where(w > 0, -0.5, 0.5).expand(3, -1)
+    assert torch.equal(adv.flatten(1), corner)
+
+
+def test_a_newton_box_step_inside_the_box_is_the_newton_step():
+    model = linear_teacher(2)
+    images = images_with_margins(model, torch.tensor([0.3, 2.0]))
+    runs = [
+        BoundaryAttack(max_steps=1, step=step, overshoot=0.1).attack(
+            model, images, *classes(2), (-100., 100.))[0]
+        for step in ('newton', 'newton_box')
+    ]
+    torch.testing.assert_close(runs[0], runs[1], rtol=1e-5, atol=1e-6)
+
+
+def classes(num: int) -> tuple:
+    """Base class 0 and target class 1 for ``num`` samples."""
+    return (torch.zeros(num, dtype=torch.long),
+            torch.ones(num, dtype=torch.long))
+
+
+@pytest.mark.parametrize('step', ['bss', 'newton', 'newton_box'])
 def test_samples_already_past_b_do_not_move(step):
     model = linear_teacher(2)
     margins = torch.tensor([-0.5, 1.0, -3.0])  # rows 0 and 2: teacher says 1
@@ -437,7 +516,7 @@ def test_samples_already_past_b_do_not_move(step):
     assert torch.equal(adv[[0, 2]], images[[0, 2]])
 
 
-@pytest.mark.parametrize('step', ['bss', 'newton'])
+@pytest.mark.parametrize('step', ['bss', 'newton', 'newton_box'])
 def test_max_step_rms_caps_every_step(step):
     """A margin of 1e3 asks for a step far longer than the cap allows:
     the step is exactly ``max_step_rms * sqrt(D)`` long, D = 8 values."""

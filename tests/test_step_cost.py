@@ -45,12 +45,12 @@ def test_every_variant_is_timed_against_stock_kd(settings):
     names = list(cost.rows)
     assert names == [
         STOCK_KD, 'AMKD, weight 0', 'online, BSS step',
-        'online, first-order step, at most 3',
+        'online, first-order step, at most 2',
         'online, first-order step, at most 1'
     ]
     rows = cost.rows
     assert rows[STOCK_KD].ratio == 1
-    assert [rows[name].max_steps for name in names] == [None, None, 10, 3, 1]
+    assert [rows[name].max_steps for name in names] == [None, None, 10, 2, 1]
     for name, row in rows.items():
         assert row.time > 0 and row.ratio > 0, name
         assert row.memory_mb is None

@@ -11,7 +11,7 @@ tau 4 on the same networks, the baseline of every ratio), KD as AMKD at
 boundary weight 0 (the pair with ``configs/experiments/logits/no_ls.py``
 and ``sources/online_bss.py``), online AMKD with BSS's step (the pair with
 ``sources/online_bss.py``) and with the first-order step (the attack of the
-digits pair with ``sources/online_newton.py``), and banked AMKD (the pair
+digits pair with ``sources/online_newton_box.py``), and banked AMKD (the pair
 config) with the same teacher, batch size and recipe (optimiser, train
 pipeline, dataloader). The bank is built as the training hook builds it
 (``build_boundary_bank``, over the un-augmented training set); then each
@@ -80,7 +80,7 @@ ONLINE_BSS = 'configs/experiments/sources/online_bss.py'
 # configs/kd/), online AMKD with BSS's step and AMKD (the bank).
 VARIANTS = dict(kd=[NO_LS, ONLINE_BSS], online=[ONLINE_BSS], banked=[])
 FIRST_ORDER = ('configs/amkd/resnet20_resnet8_digits.py',
-               [NO_LS, 'configs/experiments/sources/online_newton.py'])
+               [NO_LS, 'configs/experiments/sources/online_newton_box.py'])
 TRAIN_SIZES = dict(cifar100=50000, digits=1347, fashion_mnist=3000)
 STOCK, KD = 'KD, stock MMRazor', 'KD (AMKD at weight 0)'
 BANKED = 'AMKD banked, w=1'

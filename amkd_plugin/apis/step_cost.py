@@ -7,7 +7,7 @@ config: ``SingleTeacherDistill`` + ``KLDivergence``, the baseline of every
 ratio) and steps of the pair's AMKD config with an online boundary source:
 at boundary weight 0 (no attack), with BSS's attack step
 (``sources/online_bss.py``) and with the first-order step
-(``sources/online_newton.py``), at that fragment's cap on its steps and at
+(``sources/online_newton_box.py``), at that fragment's cap on its steps and at
 any others asked for. All load the same teacher and start from the same
 student weights. They step in turn on the same batch, a new batch each
 iteration, the first to step rotating, so that a shared machine's load
@@ -60,7 +60,7 @@ PAIRS = dict(
 # The pairs timed on random images, of this shape: there is no data here.
 RANDOM_IMAGES = dict(cifar100=(3, 32, 32))
 ONLINE_BSS = 'configs/experiments/sources/online_bss.py'
-ONLINE_FIRST_ORDER = 'configs/experiments/sources/online_newton.py'
+ONLINE_FIRST_ORDER = 'configs/experiments/sources/online_newton_box.py'
 STOCK_KD = 'stock MMRazor KD'
 # Phases of an AMKD step -> what of the algorithm runs them.
 PHASES = dict(

@@ -3,7 +3,7 @@
 
 Stock MMRazor KD (the pair's ``configs/kd/`` config, the baseline of every
 ratio), the pair's AMKD at boundary weight 0, and online AMKD with BSS's
-attack step and with the first-order step (``sources/online_newton.py``,
+attack step and with the first-order step (``sources/online_newton_box.py``,
 at its cap and at each of ``--caps``), stepped in turn on the same batches
 in one process (``amkd_plugin/apis/step_cost.py`` says how). It prints
 median step times, their ratios to stock KD, the attack's statistics (the

@@ -54,6 +54,10 @@ class BoundarySamples:
         return cls(images[:0], none, none, none, none.bool(), none, labels)
 
 
+# The update rules of BoundaryAttack.
+STEPS = ('bss', 'newton', 'newton_box')
+
+
 @TASK_UTILS.register_module()
 class BoundaryAttack:
     """Move images to the teacher's decision boundary, after BSS.
@@ -76,6 +80,15 @@ class BoundaryAttack:
            length = (1 + overshoot) * (g + 1e-4) / ||grad_x g||_2
                                                              step='newton'
 
+       or, ``step='newton_box'``, ``x <- clip(x - t * grad_x g)`` with the
+       ``t`` at which the clipped, linearised ``g`` falls by
+       ``(1 + overshoot) (g + 1e-4)``::
+
+           sum_i |G_i| min(t |G_i|, room_i) = (1 + overshoot) (g + 1e-4)
+
+       (``G = grad_x g``; ``room_i`` how far value ``i`` may move that way
+       before its bound; solved exactly over the sorted ``room_i / |G_i|``),
+
        for at most ``max_steps`` steps, ``length`` capped at
        ``max_step_rms * sqrt(D)`` for images of ``D`` values. BSS's step
        shrinks with ``g`` but ignores how steep ``g`` is: each step removes
@@ -84,9 +97,14 @@ class BoundaryAttack:
        The first-order (Newton, DeepFool-style) step goes to where the
        linearised ``g`` is zero, plus ``overshoot`` of that distance: on a
        linear teacher it crosses in one step, on a ReLU network in about
-       one to three. A sample stops as soon as the teacher's prediction
-       leaves ``b``; only samples still moving are fed to the teacher, so
-       late steps cost little. Images are clamped to the valid
+       one to three. Its clipped part is lost, so where many values sit at
+       a bound (a black background) it lands short: ``'newton_box'``
+       solves the same step within the bounds, so that the values still
+       free to move make up for those pinned, and crosses in fewer steps
+       (on the Fashion-MNIST teacher 25% of the samples in one step, 77%
+       in three, against 10% and 33%; docs/cost.md). A sample stops as
+       soon as the teacher's prediction leaves ``b``; only samples still
+       moving are fed to the teacher, so late steps cost little. Images are clamped to the valid
        (normalised) pixel range. Each sample's last pass saw it where it
        stopped: its logits come with the samples, so that the training
        step needs no teacher pass on them.
@@ -100,11 +118,11 @@ class BoundaryAttack:
         step_size (float): eta of the ``'bss'`` step. Defaults to 0.3 (BSS).
         max_ratio (float): At most this fraction of the batch is attacked.
             Defaults to 0.25 (BSS: a quarter of the batch).
-        step (str): The update rule, ``'bss'`` or ``'newton'``. Defaults to
-            ``'bss'``.
+        step (str): The update rule, ``'bss'``, ``'newton'`` or
+            ``'newton_box'``. Defaults to ``'bss'``.
         overshoot (float): How far past the linearised boundary a
-            ``'newton'`` step goes, as a fraction of the distance to it.
-            Defaults to 0.02.
+            ``'newton'`` or ``'newton_box'`` step goes, as a fraction of the
+            distance to it. Defaults to 0.02.
         max_step_rms (float, optional): Cap on one step's root mean square
             change per image value, in the data preprocessor's normalised
             units (about standard deviations of a pixel), so that a nearly
@@ -127,9 +145,9 @@ class BoundaryAttack:
                 'BoundaryAttack needs max_steps >= 1, step_size > 0 and '
                 f'0 < max_ratio <= 1; got max_steps={max_steps}, '
                 f'step_size={step_size}, max_ratio={max_ratio}.')
-        if step not in ('bss', 'newton'):
+        if step not in STEPS:
             raise UserValueError(
-                f"BoundaryAttack step must be 'bss' or 'newton', got "
+                f'BoundaryAttack step must be one of {", ".join(STEPS)}, got '
                 f'{step!r}.')
         if overshoot < 0 or (max_step_rms is not None and max_step_rms <= 0):
             raise UserValueError(
@@ -279,31 +297,42 @@ class BoundaryAttack:
                 g = pair[:, 0] - pair[:, 1]
                 grad, = torch.autograd.grad(g.sum(), x)
             grad = grad[moving].float()
-            norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-            length = self.step_length(g.detach(), norm, grad[0].numel())
-            scale = (length / norm).view(-1, *[1] * (grad.dim() - 1))
-            moved = x.detach()[moving] - scale * grad
+            x = x.detach()[moving]
+            scale = self.step_scale(x, grad, g.detach(), lower, upper)
+            moved = x - scale.view(-1, *[1] * (grad.dim() - 1)) * grad
             adv[active] = torch.max(torch.min(moved, upper),
                                     lower).to(adv.dtype)
             steps[active] += 1
         return adv, reached, steps, final
 
-    def step_length(self, g: Tensor, grad_norm: Tensor,
-                    num_values: int) -> Tensor:
-        """L2 length of the next step of samples with margin ``g``.
+    def step_scale(self, x: Tensor, grad: Tensor, g: Tensor, lower: Tensor,
+                   upper: Tensor) -> Tensor:
+        """The multiple ``t`` of ``grad_x g`` the next step subtracts.
 
         Args:
+            x (Tensor): The samples, shape (M, C, H, W).
+            grad (Tensor): ``grad_x g`` there, float32, shape of ``x``.
             g (Tensor): Margins ``z_b - z_k``, shape (M,).
-            grad_norm (Tensor): ``||grad_x g||_2``, shape (M,).
-            num_values (int): Values per image, D (for the cap).
+            lower (Tensor): Lowest valid value, broadcastable to ``x``.
+            upper (Tensor): Highest valid value, broadcastable to ``x``.
+
+        Returns:
+            Tensor: ``t``, shape (M,), capped by ``max_step_rms``.
         """
-        if self.step == 'newton':
-            length = (1 + self.overshoot) * (g + 1e-4) / grad_norm
+        norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
+        goal = (g + 1e-4).float()
+        if self.step == 'bss':
+            scale = self.step_size * goal / norm
+        elif self.step == 'newton':
+            scale = (1 + self.overshoot) * goal / norm / norm
         else:
-            length = self.step_size * (g + 1e-4)
+            scale = _boxed_scale(x.float(), grad, (1 + self.overshoot) * goal,
+                                 lower, upper)
         if self.max_step_rms is not None:
-            length = length.clamp(max=self.max_step_rms * num_values**0.5)
-        return length
+            # At most max_step_rms * sqrt(D) long, in L2, before clipping.
+            scale = torch.minimum(
+                scale, self.max_step_rms * grad[0].numel()**0.5 / norm)
+        return scale
 
     def __call__(self,
                  teacher: Callable[[Tensor], Tensor],
@@ -339,6 +368,38 @@ class BoundaryAttack:
             teacher, images[index], source, target, bounds)
         return BoundarySamples(inputs, index, source, target, reached, steps,
                                labels, logits)
+
+
+def _boxed_scale(x: Tensor, grad: Tensor, goal: Tensor, lower: Tensor,
+                 upper: Tensor) -> Tensor:
+    """The ``t`` at which ``clip(x - t * grad)`` lowers the linearised
+    margin by ``goal``: ``sum_i a_i min(t a_i, r_i) = goal`` with
+    ``a = |grad|`` and ``r`` the room to the bound each value moves toward.
+
+    The left side is piecewise linear and increasing in ``t``, with a
+    corner where a value reaches its bound, ``t = r_i / a_i``; sorted by
+    those, the piece that holds ``goal`` gives ``t`` in closed form. A goal
+    beyond every bound gives the last corner (every value at its bound)
+    or, if that is not finite, infinity, which the step's cap then limits.
+    """
+    a = grad.abs().flatten(1)
+    room = torch.where(grad > 0, x - lower, upper - x).flatten(1).clamp_min(0)
+    corner = torch.where(a > 0, room / a.clamp_min(1e-30),
+                         torch.full_like(a, float('inf')))
+    corner, order = corner.sort(1)
+    a, room = a.gather(1, order), room.gather(1, order)
+    # Below corner j the values before it are pinned, the rest still move;
+    # a value without a bound that way (infinite corner) never pins.
+    pins = torch.where(corner.isinf(), torch.zeros_like(a), a * room)
+    pinned = pins.cumsum(1) - pins
+    moving = a.square().flip(1).cumsum(1).flip(1)
+    drop = torch.where(corner.isinf(), torch.full_like(corner, float('inf')),
+                       pinned + corner * moving)
+    piece = (drop < goal[:, None]).sum(1, keepdim=True).clamp_max(
+        a.size(1) - 1)
+    scale = (goal[:, None] - pinned.gather(1, piece)) / moving.gather(
+        1, piece)
+    return scale.squeeze(1).clamp_min(0)
 
 
 def _as_bound(bound: Bound, like: Tensor) -> Tensor:
