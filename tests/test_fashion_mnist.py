@@ -131,6 +131,34 @@ def test_configs_build_and_subset_is_stratified(fashion_mnist_root):
     assert packed['inputs'].shape == (1, 28, 28)
 
 
+def shapes(model_cfg: dict) -> dict:
+    """Parameter and buffer shapes of a network config."""
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(model_cfg)
+    return {name: tuple(value.shape)
+            for name, value in model.state_dict().items()}
+
+
+@pytest.mark.parametrize('pair', [
+    PAIR, 'resnet20_mobilenetv2_fashion_mnist_lowdata',
+    'wrn_16_2_resnet8_fashion_mnist_lowdata'
+])
+def test_a_pairs_kd_configs_distil_its_networks(pair):
+    """Stock KD and function-matching KD write the networks out in full;
+    they must be the AMKD pair's teacher and student, or the teacher's
+    checkpoint would not load and the rows would compare other networks."""
+    amkd = Config.fromfile(REPO / f'configs/amkd/{pair}.py').model
+    teacher = shapes(Config.fromfile(REPO / amkd.teacher.cfg_path).model)
+    student = shapes(
+        Config.fromfile(REPO / amkd.architecture.cfg_path).model)
+    for kd in (f'{pair}.py', f'{pair}_fm.py'):
+        model = Config.fromfile(REPO / 'configs/kd' / kd).model
+        assert shapes(model.teacher) == teacher, kd
+        assert shapes(model.architecture) == student, kd
+        assert model.teacher_ckpt == amkd.teacher_ckpt, kd
+
+
 def test_bank_pipeline_takes_grey_images(tmp_path):
     """A 2-D grey ``img`` (MMPretrain's MNIST family) against a bank of
     (H, W, 1) images: the pipeline keeps it as the bank's (H, W, 1) clean
