@@ -41,15 +41,16 @@ class BankedBoundary(BaseBoundary, BankReader):
     banked samples itself instead (``LoadBoundaryBank(decode=True)``, to
     augment them with the image); their fields are then used as loaded.
     ``refine`` attacks each banked sample again in the step, from where
-    the pipeline left it.
+    the pipeline left it; the refining attack's last pass then gives the
+    teacher's logits on the samples.
 
     Args:
         attack (dict): ``BoundaryAttack`` config: its selection
             (``max_ratio``) in the step, the rest in the build. Defaults to
             ``dict(type='BoundaryAttack')``.
         top_k (int, optional): Bank the K runner-up classes of each image
-            instead of one sampled class; ``LoadBoundaryBank`` draws one per
-            image and epoch. Defaults to None.
+            instead of one sampled class; the step draws one per selected
+            image. Defaults to None.
         refine (dict, optional): ``BoundaryAttack`` config of the attack
             that continues from each banked sample in the step, e.g.
             ``dict(step='newton', max_steps=1)``. Defaults to None (the
@@ -117,13 +118,15 @@ class BankedBoundary(BaseBoundary, BankReader):
             None if logits is None else torch.from_numpy(logits).to(device))
         if self.refine_attack is None:
             return samples
-        inputs, reached, steps = self.refine_attack.attack(
-            teacher, samples.inputs, samples.source, samples.target,
-            pixel_bounds(data_preprocessor))
-        # The banked logits were the teacher's on the images it moved.
+        # The refining attack's last pass on each sample gives the
+        # teacher's logits where it ended, in place of the banked ones.
+        inputs, reached, steps, logits = (
+            self.refine_attack.attack_with_logits(
+                teacher, samples.inputs, samples.source, samples.target,
+                pixel_bounds(data_preprocessor)))
         return dataclasses.replace(
             samples, inputs=inputs, reached=reached, steps=steps,
-            teacher_logits=None)
+            teacher_logits=logits)
 
     def _read(self, chosen: List[DataSample], rows: np.ndarray,
               device: torch.device) -> Dict[str, np.ndarray]:
