@@ -395,6 +395,11 @@ def test_write_checks_shapes_and_dtype(tmp_path):
             np.arange(2), **{
                 **rows, 'delta': rows['delta'].astype(np.int16)
             })
+    # A level past +-LEVELS would not fit in its bits.
+    with pytest.raises(ValueError, match='delta must be within'):
+        bank.write(np.arange(2), **{
+            **rows, 'delta': np.full_like(rows['delta'], LEVELS + 1)
+        })
     with pytest.raises(TypeError, match='scale must be float32'):
         bank.write(
             np.arange(2), **{

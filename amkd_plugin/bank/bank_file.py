@@ -500,6 +500,9 @@ class BoundaryBankFile:
         if delta.shape != expected:
             raise ValueError(
                 f'delta must have shape {expected}, got {delta.shape}.')
+        if delta.size and np.abs(delta.astype(np.int16)).max() > LEVELS:
+            raise ValueError(f'delta must be within +-{LEVELS} ({BITS} '
+                             'bits a level, encode()).')
         values = dict(
             delta=pack(delta),
             scale=scale,

@@ -104,10 +104,10 @@ class BoundaryAttack:
        (on the Fashion-MNIST teacher 25% of the samples in one step, 77%
        in three, against 10% and 33%; docs/cost.md). A sample stops as
        soon as the teacher's prediction leaves ``b``; only samples still
-       moving are fed to the teacher, so late steps cost little. Images are clamped to the valid
-       (normalised) pixel range. Each sample's last pass saw it where it
-       stopped: its logits come with the samples, so that the training
-       step needs no teacher pass on them.
+       moving are fed to the teacher, so late steps cost little. Images
+       are clamped to the valid (normalised) pixel range. Each sample's
+       last pass saw it where it stopped: its logits come with the
+       samples, so that the training step needs no teacher pass on them.
 
     Gradients are taken with respect to the images only: the teacher needs
     ``requires_grad=False`` parameters (a frozen teacher) and receives no
