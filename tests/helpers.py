@@ -6,6 +6,7 @@ mmrazor wheel installs a top-level ``tests`` package, so never
 ``tests.helpers``. Fixtures live in conftest.py.
 """
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -60,6 +61,24 @@ def assert_user_error(result: subprocess.CompletedProcess,
     assert len(errors) == 1, tail(result)
     for text in expected:
         assert text in errors[0], (text, tail(result))
+
+
+def assert_same_bank(bank: Path, reference: Path,
+                     resumed: Optional[bool] = None) -> None:
+    """Two committed banks hold the same bytes in every array and the same
+    meta.json but for its account of the build (``resumed`` says whether
+    ``bank``'s build took a stopped one over, if given)."""
+    assert sorted(os.listdir(bank)) == sorted(os.listdir(reference))
+    for name in os.listdir(reference):
+        if name != 'meta.json':
+            assert (Path(bank) / name).read_bytes() == (
+                Path(reference) / name).read_bytes(), name
+    meta = [json.loads((Path(path) / 'meta.json').read_text())
+            for path in (bank, reference)]
+    builds = [m.pop('build') for m in meta]
+    assert meta[0] == meta[1]
+    if resumed is not None:
+        assert [b['resumed'] for b in builds] == [resumed, False]
 
 
 def free_port() -> int:

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import (REPO, assert_ok, assert_user_error, free_port, run,
-                     tail)
+from helpers import (REPO, assert_ok, assert_same_bank, assert_user_error,
+                     free_port, run, tail)
 from mmengine.config import Config
 from mmengine.fileio import get_file_backend
 from mmengine.logging import MessageHub
@@ -726,5 +726,4 @@ def test_sigterm_to_a_bank_build_keeps_its_progress(
     [bank] = [p for p in (stopped / 'boundary_bank').iterdir()
               if '.partial-' not in p.name]
     assert bank.name == whole.name
-    for path in whole.iterdir():
-        assert (bank / path.name).read_bytes() == path.read_bytes(), path
+    assert_same_bank(bank, whole, resumed=True)
