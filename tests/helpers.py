@@ -8,7 +8,6 @@ mmrazor wheel installs a top-level ``tests`` package, so never
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +15,9 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
+
+# The tests' torchrun launches take the library's free port.
+from amkd_plugin.utils.dist import free_port  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL_TIMEOUT = 600
@@ -79,13 +81,6 @@ def assert_same_bank(bank: Path, reference: Path,
     assert meta[0] == meta[1]
     if resumed is not None:
         assert [b['resumed'] for b in builds] == [resumed, False]
-
-
-def free_port() -> int:
-    """A TCP port on localhost that is free now (for torchrun's store)."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def load_tool(path: str) -> ModuleType:

@@ -42,7 +42,6 @@ import os
 import os.path as osp
 import pickle
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,7 @@ from amkd_plugin.bank import BoundaryBankFile, build_boundary_bank
 from amkd_plugin.checkpoints import (load_teacher_checkpoint,
                                      resolve_model_config)
 from amkd_plugin.utils import use_amp
+from amkd_plugin.utils.dist import free_port
 from amkd_plugin.utils.fragments import merge_fragments
 from amkd_plugin.utils.pixels import from_pixels
 from .benchmark import (SteadyStateAttack, load_average, random_teacher,
@@ -262,16 +262,13 @@ def time_builds(cfg: Config, root: str,
     seconds = {}
     for count in ranks:
         work_dir = tempfile.mkdtemp(dir=root)
-        with socket.socket() as sock:  # a free port for torchrun's store
-            sock.bind(('127.0.0.1', 0))
-            port = sock.getsockname()[1]
         subprocess.run(
             ['bash', 'tools/dist_run.sh', str(count), 'build_boundary_bank.py',
              config, '--work-dir', work_dir, '--launcher', 'pytorch',
              '--cfg-options', 'env_cfg.dist_cfg.backend=gloo'],
             check=True, capture_output=True,
-            env={**os.environ, 'OMP_NUM_THREADS': '1', 'PORT': str(port),
-                 'PYTHON': sys.executable})
+            env={**os.environ, 'OMP_NUM_THREADS': '1',
+                 'PORT': str(free_port()), 'PYTHON': sys.executable})
         bank, = os.listdir(osp.join(work_dir, 'boundary_bank'))
         seconds[count] = BoundaryBankFile.open(
             osp.join(work_dir, 'boundary_bank', bank)).build['seconds']

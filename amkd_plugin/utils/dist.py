@@ -1,5 +1,6 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Which machine a rank is on, and whether all ranks share a folder."""
+"""Which machine a rank is on, whether all ranks share a folder, and a free
+port for torchrun's store."""
 import os
 import os.path as osp
 import socket
@@ -16,6 +17,13 @@ def machine() -> str:
     the host name under other launchers."""
     group = os.environ.get('GROUP_RANK')
     return f'node {group}' if group is not None else socket.gethostname()
+
+
+def free_port() -> int:
+    """A TCP port on localhost that is free now (for torchrun's store)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def on_every_rank(flag: bool) -> bool:
