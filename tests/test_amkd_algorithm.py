@@ -171,8 +171,9 @@ def test_built_from_the_flagship_config(algorithm):
     assert isinstance(algorithm, AMKDDistill)
     assert algorithm.boundary_weight == 1.0
     assert algorithm.attack_stats == {}
-    assert (algorithm.boundary.attack.max_steps, algorithm.boundary.attack.step_size,
-            algorithm.boundary.attack.max_ratio) == (10, 0.3, 0.25)
+    attack = algorithm.boundary.attack
+    assert (attack.max_steps, attack.step_size,
+            attack.max_ratio) == (10, 0.3, 0.25)
     # The base config's student CE weight survived the cfg_path overrides.
     assert algorithm.student.head.loss_module.loss_weight == 0.1
     assert algorithm.student.head.num_classes == NUM_CLASSES

@@ -298,20 +298,17 @@ def test_stock_losses_read_the_boundary_pass_by_config():
 
 def test_clean_triplet_gets_the_batch_labels():
     """A triplet on the clean pass runs even when the attack found none."""
-    cfg = dict(
-        type='AMKDDistiller',
-        student_recorders=dict(logits=dict(type='ModuleOutputs',
-                                           source='head.fc')),
-        teacher_recorders=dict(logits=dict(type='ModuleOutputs',
-                                           source='head.fc')),
-        distill_losses=dict(
-            loss_clean_triplet=dict(type='TripletMetricLoss', apply_to='clean',
-                               margin=1.0)),
-        loss_forward_mappings=dict(
-            loss_clean_triplet=dict(
-                anchor=dict(from_student=True, recorder='logits'),
-                positive=dict(from_student=False, recorder='logits'),
-                negatives=dict(from_student=False, recorder='logits'))))
+    cfg = dict(type='AMKDDistiller',
+               student_recorders=dict(
+                   logits=dict(type='ModuleOutputs', source='head.fc')),
+               teacher_recorders=dict(
+                   logits=dict(type='ModuleOutputs', source='head.fc')),
+               distill_losses=dict(loss_clean_triplet=dict(
+                   type='TripletMetricLoss', apply_to='clean', margin=1.0)),
+               loss_forward_mappings=dict(loss_clean_triplet=dict(
+                   anchor=dict(from_student=True, recorder='logits'),
+                   positive=dict(from_student=False, recorder='logits'),
+                   negatives=dict(from_student=False, recorder='logits'))))
     distiller, student, teacher = build(cfg)
     clean = torch.randn(8, 4)
     labels = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])

@@ -2,7 +2,6 @@
 """The package's floors (docs/architecture.md): every import goes down."""
 import ast
 import re
-from pathlib import Path
 from typing import Dict, Iterator, Tuple
 
 from helpers import REPO
@@ -23,7 +22,8 @@ def floors() -> Dict[str, int]:
 
 
 def room_of(module: str) -> str:
-    """``amkd_plugin.models.boundary.banked_boundary`` -> ``models.boundary``."""
+    """``amkd_plugin.models.boundary.banked_boundary`` ->
+    ``models.boundary``."""
     parts = module.split('.')[1:]
     if parts[:1] == ['models'] and len(parts) > 1:
         return '.'.join(parts[:2])

@@ -217,7 +217,7 @@ def test_all_stage_outputs(cls, kwargs, channels):
     backbone = cls(**kwargs).eval()
     feats = backbone(torch.randn(1, 3, 32, 32))
     assert [f.shape for f in feats] == [(1, c, 32 // 2**i, 32 // 2**i)
-                                       for i, c in enumerate(channels)]
+                                        for i, c in enumerate(channels)]
     assert backbone.out_channels == channels
 
 
@@ -238,7 +238,7 @@ def test_benchmark_stage_outputs(cls, kwargs, shapes):
     with torch.no_grad():
         feats = backbone(torch.randn(1, 3, 32, 32))
     assert [tuple(f.shape) for f in feats] == [(1, c, size, size)
-                                              for c, size in shapes]
+                                               for c, size in shapes]
     assert backbone.out_channels == tuple(c for c, _ in shapes)
 
 

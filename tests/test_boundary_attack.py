@@ -631,10 +631,8 @@ def test_teacher_parameters_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert all(p.requires_grad for p in model.parameters())
 
-    BoundaryAttack(max_steps=5, step_size=10., max_ratio=1.0)(model, images,
-                                                                labels,
-                                                                logits,
-                                                                logits)
+    BoundaryAttack(max_steps=5, step_size=10.,
+                   max_ratio=1.0)(model, images, labels, logits, logits)
 
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]), name

@@ -341,7 +341,7 @@ def test_second_build_reuses_the_bank(tmp_path, teacher, preprocessor,
 
 
 def test_a_build_removes_what_a_killed_build_left(tmp_path, teacher,
-                                                 preprocessor, dataset, logs):
+                                                  preprocessor, dataset, logs):
     gone = subprocess.Popen([sys.executable, '-c', 'pass'])
     gone.wait()
     left = tmp_path / (f'0123456789abcdef.partial-{socket.gethostname()}-'
@@ -1298,8 +1298,8 @@ def test_online_switch_is_the_pair_without_the_bank(config):
     assert without_boundary(online_cfg) == without_boundary(banked_cfg)
     boundaries = [cfg.model.boundary.to_dict()
                   for cfg in (online_cfg, banked_cfg)]
-    assert [b.pop('type') for b in boundaries] == ['OnlineBoundary',
-                                                    'BankedBoundary']
+    assert [b.pop('type')
+            for b in boundaries] == ['OnlineBoundary', 'BankedBoundary']
     assert boundaries[0] == boundaries[1]
 
 

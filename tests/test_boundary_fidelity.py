@@ -61,7 +61,8 @@ class Constant(nn.Module):
 def images_and_labels(teacher, num=64):
     """Random images labelled with the teacher's own predictions, so the
     teacher is right on all of them."""
-    images = torch.rand(num, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    images = torch.rand(num, 3, 4, 4,
+                        generator=torch.Generator().manual_seed(1))
     images = images * 2 - 1
     with torch.no_grad():
         labels = teacher(images).argmax(1)

@@ -10,7 +10,6 @@ classifier config without ``--teacher``; subprocesses get
 ``OMP_NUM_THREADS=1`` unless the caller sets it.
 """
 import copy
-import os
 import sys
 from types import ModuleType
 from typing import Sequence
@@ -18,7 +17,7 @@ from typing import Sequence
 import helpers
 import pytest
 import torch
-from helpers import REPO, assert_ok, tail
+from helpers import assert_ok, tail
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
@@ -107,7 +106,6 @@ def test_paths_cross_the_teacher_boundary(tool, student_is_teacher):
         assert abs(pixels[0] - original.numpy()).max() < 1e-3
 
 
-
 def test_batches_the_teacher_gets_all_wrong_are_skipped(
         tool, student_is_teacher):
     """No teacher-correct image in a batch: nothing to attack, no crash."""
@@ -122,6 +120,7 @@ def test_batches_the_teacher_gets_all_wrong_are_skipped(
         sample.set_gt_label(int(label))
     assert tool.boundary_paths(student, teacher, model.data_preprocessor,
                                [batch], 2, fidelity, (0.0, 1.0)) == []
+
 
 def test_distillation_config_gives_student_and_teacher(
         tool, trained_digits_teacher, tmp_path):

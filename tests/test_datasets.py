@@ -349,7 +349,7 @@ def test_numpy_1_and_python_2_cifar_pickles_load():
 
 @pytest.mark.parametrize('damage', ['truncated', 'not a batch'])
 def test_a_damaged_cifar_file_is_named_with_the_fix(damage, make_cifar,
-                                                   tmp_path):
+                                                    tmp_path):
     root = make_cifar('cifar10', num_per_class=1, root=tmp_path)
     batch = root / 'cifar-10-batches-py' / 'data_batch_3'
     if damage == 'truncated':

@@ -17,7 +17,6 @@ Subprocesses run with ``OMP_NUM_THREADS=1`` unless the caller sets it.
 """
 import copy
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Dict
 
 import pytest
 import torch
-from helpers import REPO, assert_ok, load_tool, run, tail
+from helpers import assert_ok, load_tool, run, tail
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm

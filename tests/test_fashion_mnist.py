@@ -63,7 +63,7 @@ def test_missing_files_say_how_to_get_them(tmp_path):
     ('counts', 'has 20 images but 19 labels for the test split'),
 ])
 def test_damaged_files_are_named_with_the_fix(damage, expected,
-                                               make_fashion_mnist):
+                                              make_fashion_mnist):
     root = make_fashion_mnist(num_per_class=2)
     images = root / 't10k-images-idx3-ubyte'
     labels = root / 't10k-labels-idx1-ubyte'
@@ -168,11 +168,15 @@ def test_bank_pipeline_takes_grey_images(tmp_path):
     delta, scale = encode(banked.astype(np.float32), clean[:, None])
     bank = BoundaryBankFile.create(str(tmp_path / 'bank'), 2, 1, (28, 28, 1),
                                    10)
-    bank.write(np.arange(2), delta=delta, scale=scale, clean=clean,
+    bank.write(np.arange(2),
+               delta=delta,
+               scale=scale,
+               clean=clean,
                logits=np.zeros((2, 1, 10), np.float32),
-               targets=np.full((2, 1), 3), weights=np.ones((2, 1),
-                                                            np.float32),
-               correct=np.ones(2, bool), reached=np.ones((2, 1), bool),
+               targets=np.full((2, 1), 3),
+               weights=np.ones((2, 1), np.float32),
+               correct=np.ones(2, bool),
+               reached=np.ones((2, 1), bool),
                steps=np.ones((2, 1), np.int16))
     path = bank.commit().path
     cfg = Config.fromfile(str(DATASET_CFG))

@@ -415,7 +415,6 @@ def errors(output: str) -> str:
                      if 'rror' in line or 'Traceback' in line)[-4000:]
 
 
-
 HOLD = ('import sys, time; from amkd_plugin.utils import lock_work_dir; '
         'lock_work_dir(sys.argv[1], "holder"); print("held", flush=True); '
         'time.sleep(60)')

@@ -120,7 +120,6 @@ def last_checkpoint(work_dir: Path) -> Path:
     return Path((work_dir / 'last_checkpoint').read_text().strip())
 
 
-
 def save_model_checkpoint(config: str, path: Path) -> Path:
     """Save freshly initialised weights of a config's (classifier) model."""
     from mmengine.config import Config
@@ -302,7 +301,7 @@ def test_amkd_evaluates_boundary_fidelity(amkd, teacher, tmp_path):
 
 
 def test_teacher_against_itself_has_full_fidelity(teacher, tmp_path):
-    """A lone classifier with --teacher; here the teacher is its own student."""
+    """A lone classifier with --teacher; the teacher is its own student."""
     result = evaluate(TEACHER_CFG, teacher.checkpoint, tmp_path,
                       teacher.data_root,
                       fidelity=[TEACHER_CFG, teacher.checkpoint])
@@ -981,7 +980,8 @@ def test_two_machines_without_a_shared_work_dir_stop(tmp_path, teacher):
 def test_bank_does_not_depend_on_the_process_count(tmp_path, teacher):
     """Built by 1 and by 2 processes (batches of 16 go round the ranks;
     targets drawn per image), the bank is the same, array for array."""
-    options = [*data_options(teacher.data_root), 'model.boundary.batch_size=16',
+    options = [*data_options(teacher.data_root),
+               'model.boundary.batch_size=16',
                f'model.teacher_ckpt={teacher.checkpoint}',
                'env_cfg.dist_cfg.backend=gloo']
     single = run([sys.executable, 'tools/build_boundary_bank.py', BANK_CFG,

@@ -114,9 +114,9 @@ def test_euclidean_hardest_by_hand():
                                                           negatives, boundary)
     # max(0, 0.5 - 0.6 + 0.2) = 0.1
     torch.testing.assert_close(loss, torch.tensor(0.1))
-    weighted = TripletMetricLoss(
-        margin=0.2, normalize=False, loss_weight=3.)(anchor, positive,
-                                                      negatives, boundary)
+    weighted = TripletMetricLoss(margin=0.2, normalize=False,
+                                 loss_weight=3.)(anchor, positive, negatives,
+                                                 boundary)
     torch.testing.assert_close(weighted, torch.tensor(0.3))
 
 
@@ -394,10 +394,10 @@ def test_no_nan_when_anchor_equals_positive(distance, normalize):
     # The hardest negative of sample 0 also coincides with its anchor.
     negatives = torch.tensor([[1., 2., 3.], [3., 0., 1.], [0., 1., 0.]])
     boundary = samples([2, 3, 4], [0, 1], [1, 0])
-    loss = TripletMetricLoss(
-        margin=0.5, distance=distance, normalize=normalize)(anchor, positive,
-                                                             negatives,
-                                                             boundary)
+    loss = TripletMetricLoss(margin=0.5,
+                             distance=distance,
+                             normalize=normalize)(anchor, positive, negatives,
+                                                  boundary)
     assert loss.item() > 0
     loss.backward()
     assert torch.isfinite(anchor.grad).all()

@@ -165,7 +165,7 @@ def parse_options(options: Sequence[str]) -> dict:
     """``key=value`` strings as ``--cfg-options`` parses them."""
     namespace = argparse.Namespace()
     DictAction(option_strings=[], dest='options')(None, namespace,
-                                                 list(options))
+                                                  list(options))
     return namespace.options
 
 
@@ -337,8 +337,8 @@ def verdict(t: Optional[float], n: int) -> str:
     return f'{t:.2f}' + (' (beyond noise)' if beyond else ' (noise)')
 
 
-def parse_spec(spec: str, default_epochs: Sequence[int]) -> List[Tuple[str,
-                                                                      int]]:
+def parse_spec(spec: str,
+               default_epochs: Sequence[int]) -> List[Tuple[str, int]]:
     """``kd@60,120`` -> [('kd', 60), ('kd', 120)]; ``kd`` takes the
     default lengths."""
     key, _, lengths = spec.partition('@')

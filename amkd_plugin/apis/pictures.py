@@ -1,5 +1,6 @@
 # Copyright (c) amkd-mmrazor contributors.
-"""Boundary pictures: draw boundary samples and how teacher and student follow the boundary.
+"""Boundary pictures: draw boundary samples and how teacher and student
+follow the boundary.
 
 For the first held-out images the teacher classifies correctly (class
 ``b``), :class:`BoundaryFidelity`'s attack moves each image ``x`` toward

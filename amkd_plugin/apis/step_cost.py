@@ -329,7 +329,7 @@ def _samples(settings: StepCostSettings, cfg: Config) -> Iterator[dict]:
 
 
 def teacher_right(chunk: List[dict], algorithm: nn.Module,
-                   relabel: bool) -> List[dict]:
+                  relabel: bool) -> List[dict]:
     """The samples of ``chunk`` the teacher gets right; with ``relabel``,
     all, labelled with the teacher's class."""
     data = algorithm.data_preprocessor(pseudo_collate(chunk), True)

@@ -391,7 +391,7 @@ class BoundaryBankFile:
             for name in arrays:
                 reserve(osp.join(folder, f'{name}.npy'), '')
         except DiskFullError:
-            del arrays
+            arrays.clear()  # unmap before the folder goes
             shutil.rmtree(folder, ignore_errors=True)
             raise DiskFullError(
                 path, needed, 'Free space there, or build the bank on a '

@@ -33,7 +33,6 @@ ARRAY_GLOBALS: Dict[Tuple[str, str], Callable] = {
 }
 
 
-
 def _latin1_bytes(text: str, encoding: str = 'utf-8') -> bytes:
     """``_codecs.encode`` as protocol 2 uses it for bytes, latin-1 only."""
     if codecs.lookup(encoding).name != 'iso8859-1':

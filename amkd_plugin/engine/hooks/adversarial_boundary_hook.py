@@ -162,4 +162,3 @@ class AdversarialBoundaryHook(Hook):
         if get_dist_info()[1] > 1:
             self._rank_states = all_gather_object(
                 unwrap(runner.model).boundary.state_dict())
-

@@ -149,7 +149,6 @@ class AMKDDistill(SingleTeacherDistill):
         return (losses, self._logits['teacher'].get_record_data(),
                 self._logits['student'].get_record_data())
 
-
     def _boundary_pass(self, boundary: BoundarySamples,
                        no_logits: Tensor) -> Tensor:
         """Record both models on the boundary samples (``record_idx=1``);

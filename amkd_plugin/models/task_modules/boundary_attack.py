@@ -190,7 +190,7 @@ class BoundaryAttack:
         return dict(generator=self._generator.get_state())
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`; applied when the sampler is next used."""
+        """Restore :meth:`state_dict`; applied at the sampler's next use."""
         self._generator = None
         self._pending_state = state.get('generator')
 
