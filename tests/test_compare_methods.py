@@ -145,14 +145,14 @@ def test_the_config_hash_follows_the_resolved_config(tmp_path):
 
 
 def write_metrics(results, method, epochs, seed, top1, seconds=100.0,
-                  agree=50.0):
+                  agree=50.0, commit='abc'):
     path = results / method / f'e{epochs}_s{seed}.json'
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(
         method=method, epochs=epochs, seed=seed, top1=top1, top5=99.0,
         fidelity=dict(agree_mean=agree, **{'kl_t1.0': 0.5}),
         train_seconds=seconds, load=dict(jobs=2, threads=1),
-        machine='a CPU (2 logical CPUs)')))
+        machine='a CPU (2 logical CPUs)', commit=commit)))
 
 
 def test_the_table_pairs_seeds_and_counts_missing_runs(tmp_path):
@@ -178,6 +178,27 @@ def test_the_table_pairs_seeds_and_counts_missing_runs(tmp_path):
     student = rows['Student alone']
     assert student[2:6] == ['1/3', '85.00', '99.00', '-4.00']
     assert rows['KD'][5:7] == ['-', '-']
+
+
+def test_folders_pair_one_method_s_runs_by_seed(tmp_path):
+    """The same runs at two commits: each folder's row pairs its seeds
+    with the first folder's; a seed missing in either is left out."""
+    first, second = tmp_path / 'float32', tmp_path / 'int8'
+    for seed, (a, b) in enumerate([(91.0, 90.5), (90.8, 90.5),
+                                   (90.6, None)]):
+        write_metrics(first, 'amkd', 120, seed, a, commit='aaa')
+        if b is not None:
+            write_metrics(second, 'amkd', 120, seed, b, commit='bbb')
+    lines = compare.folders_table([str(first), str(second)], ('amkd', 120),
+                                  [0, 1, 2])
+    head, reference, other = (line.split(' | ') for line in
+                              (lines[0], lines[2], lines[3]))
+    assert head[2:5] == ['seed 0', 'seed 1', 'seed 2']
+    assert reference[1:] == ['aaa', '91.00', '90.80', '90.60',
+                             '90.80 ± 0.20', '-', '- |']
+    # Differences -0.5 and -0.3: mean -0.40, std 0.14, t = -4.0 (< 12.71).
+    assert other[1:] == ['bbb', '90.50', '90.50', '-', '90.50 ± 0.00',
+                         '-0.40 ± 0.14', '-4.00 (noise) |']
 
 
 def test_the_curve_is_drawn_from_the_files(tmp_path):

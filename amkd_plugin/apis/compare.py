@@ -396,6 +396,35 @@ def method_table(results: str, rows: Sequence[Tuple[str, int]],
     return lines
 
 
+def folders_table(folders: Sequence[str], run: Tuple[str, int],
+                  seeds: Sequence[int]) -> List[str]:
+    """A Markdown table of one method's runs kept in several results
+    folders (the same configs trained at other commits), paired by seed
+    with the first folder's: a row per folder, its commits, top-1 per seed,
+    mean ± std, and the paired difference with its t."""
+    key, epochs = run
+    found = [{
+        r.seed: m
+        for r, m in collect(folder, [Run(key, epochs, s)
+                                     for s in seeds]).items()
+    } for folder in folders]
+    header = ['results', 'commit', *[f'seed {s}' for s in seeds],
+              'top-1 (%)', f'vs {folders[0]} (points)', 't']
+    lines = ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
+    for folder, done in zip(folders, found):
+        deltas = [m['top1'] - found[0][s]['top1']
+                  for s, m in done.items() if s in found[0]]
+        paired = folder != folders[0]
+        lines.append('| ' + ' | '.join([
+            folder, ', '.join(sorted({m['commit'] for m in done.values()})),
+            *[f'{done[s]["top1"]:.2f}' if s in done else '-' for s in seeds],
+            summary([m['top1'] for m in done.values()]),
+            summary(deltas) if paired else '-',
+            verdict(paired_t(deltas), len(deltas)) if paired else '-'
+        ]) + ' |')
+    return lines
+
+
 def time_ratios(found: Dict[Run, dict], done: Dict[int, dict],
                 baseline: Tuple[str, int], epochs: int) -> List[float]:
     """Wall time over the baseline's with the same seed and length."""
