@@ -411,16 +411,15 @@ def folders_table(folders: Sequence[str], run: Tuple[str, int],
     header = ['results', 'commit', *[f'seed {s}' for s in seeds],
               'top-1 (%)', f'vs {folders[0]} (points)', 't']
     lines = ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
-    for folder, done in zip(folders, found):
+    for row, (folder, done) in enumerate(zip(folders, found)):
         deltas = [m['top1'] - found[0][s]['top1']
                   for s, m in done.items() if s in found[0]]
-        paired = folder != folders[0]
         lines.append('| ' + ' | '.join([
             folder, ', '.join(sorted({m['commit'] for m in done.values()})),
             *[f'{done[s]["top1"]:.2f}' if s in done else '-' for s in seeds],
             summary([m['top1'] for m in done.values()]),
-            summary(deltas) if paired else '-',
-            verdict(paired_t(deltas), len(deltas)) if paired else '-'
+            *([summary(deltas), verdict(paired_t(deltas), len(deltas))]
+              if row else ['-', '-'])
         ]) + ' |')
     return lines
 
