@@ -65,22 +65,45 @@ def test_the_converged_length_is_the_shortest_near_the_longest():
     assert compare.converged_length({}) is None
 
 
-def benchmark_script_specs() -> set:
+def benchmark_script_runs() -> set:
+    """The (pair, method spec, teacher) of every ``compare`` call of the
+    benchmark script, its variables and arrays expanded."""
     script = (REPO / 'scripts/benchmark_fashion_mnist.sh').read_text()
-    specs = set()
-    for block in re.findall(r'--methods ([a-z0-9_@, \\\n]+?)--', script):
-        specs |= set(block.replace('\\', ' ').split())
-    return specs
+    words = dict(re.findall(r'^(\w+)=([\w./-]+)$', script, re.M))
+    arrays = {name: body.split() for name, body in
+              re.findall(r'^(\w+)=\(([^)]*)\)', script, re.M)}
+    runs = set()
+    for call in re.findall(r'^ *compare (.*)$',
+                           script.replace('\\\n', ' '), re.M):
+        tokens = [words.get(t[1:], t) if t.startswith('$') else t
+                  for t in call.split()]
+        _, pair, teacher = tokens[:3]
+        specs = []
+        for token in tokens[tokens.index('--methods') + 1:]:
+            if token.startswith('--'):
+                break
+            array = re.fullmatch(r'"\$\{(\w+)\[@\]\}"', token)
+            specs += arrays[array.group(1)] if array else [token]
+        runs |= {(pair, spec, teacher) for spec in specs}
+    return runs
 
 
 def test_the_fashion_mnist_benchmark_has_every_config():
-    """Every method the benchmark script runs is in the methods file, and
-    its config and fragments merge with the benchmark's cosine schedule."""
-    specs = benchmark_script_specs()
-    keys = {spec.partition('@')[0] for spec in specs}
-    assert {'kd', 'kd_fm', 'amkd', 'student'} <= keys
-    for key in sorted(keys):
-        config, fragments = METHODS[key].files(FMNIST)
+    """Every method the benchmark script runs is in the methods file, its
+    config and fragments exist for the pair it runs on and merge with the
+    benchmark's cosine schedule, and its teacher has a config."""
+    runs = benchmark_script_runs()
+    keys = {(pair, spec.partition('@')[0], teacher)
+            for pair, spec, teacher in runs}
+    assert {(FMNIST, key, 'resnet20_fashion_mnist')
+            for key in ('kd', 'kd_fm', 'amkd', 'student', 'kd_ls', 'dkd',
+                        'bss')} <= keys
+    assert {pair for pair, _, _ in keys} == {
+        FMNIST, 'resnet20_mobilenetv2_fashion_mnist_lowdata',
+        'wrn_16_2_resnet8_fashion_mnist_lowdata'}
+    for pair, key, teacher in sorted(keys):
+        assert (REPO / f'configs/teachers/{teacher}.py').is_file(), teacher
+        config, fragments = METHODS[key].files(pair)
         assert (REPO / config).is_file(), config
         for fragment in fragments:
             assert (REPO / fragment).is_file(), fragment
@@ -218,6 +241,16 @@ def test_the_curve_is_drawn_from_the_files(tmp_path):
     figure = tmp_path / 'curve.png'
     compare.draw_curve(points, METHODS, str(figure), 'title')
     assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_a_section_without_runs_says_so_and_draws_nothing(tmp_path):
+    b = bench(tmp_path)
+    figure = tmp_path / 'curve.png'
+    text = compare.report(b, [('kd', 60)], [0, 1], [('kd', 60)], 'cmd',
+                          figure=str(figure))
+    assert text.splitlines()[0].endswith('(0 runs).')
+    assert text.splitlines()[-1] == 'Seeds [0, 1]: no run yet.'
+    assert not figure.exists()
 
 
 def test_a_failed_run_stops_the_runs_not_started(tmp_path, monkeypatch):

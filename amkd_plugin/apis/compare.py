@@ -540,6 +540,8 @@ def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
     machines = sorted({m['machine'] for m in found.values()})
     lines = [f'Written by `{command}` from the metrics files in '
              f'`{bench.results}/` ({len(found)} runs).', '']
+    if not found:
+        return '\n'.join(lines + [f'Seeds {list(seeds)}: no run yet.'])
     if figure:
         keys = list(dict.fromkeys(k for k, _ in rows))
         points = curve(bench.results, keys, seeds)
