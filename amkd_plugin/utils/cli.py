@@ -1,6 +1,7 @@
 # Copyright (c) amkd-mmrazor contributors.
 """What the command line tools share: runners, arguments, metric tables."""
 import argparse
+import atexit
 import functools
 import os
 import os.path as osp
@@ -23,10 +24,7 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
     """Wrap a tool's ``main``: one clear line for bad input, clean shutdown.
 
     :class:`UserInputError` and missing files are printed without a
-    traceback. After a distributed run the ranks meet at a barrier and then
-    destroy the process group: a rank that tore gloo down while its peer
-    was still busy, or left it to the interpreter's exit, could abort
-    ("terminate called without an active exception") after a clean run.
+    traceback. A distributed run ends with :func:`leave_process_group`.
     """
 
     @functools.wraps(main)
@@ -48,10 +46,29 @@ def tool_main(main: Callable[[], None]) -> Callable[[], None]:
                 error.filename or 'a file', None, 'Free space there, then '
                 'run the same command again (with --resume for a training).')))
         if dist.is_available() and dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+            leave_process_group()
 
     return wrapper
+
+
+def leave_process_group() -> None:
+    """End a rank that finished cleanly, without the interpreter's teardown.
+
+    The ranks meet at a barrier, so none tears gloo down while a peer is
+    still busy, and destroy the process group. Objects that still hold it
+    (MMEngine's DDP wrapper inside the runner) are then freed by the
+    interpreter's finalization, where gloo's native threads aborted a rank
+    now and then after a clean run ("terminate called without an active
+    exception", torch #190489): a CI run lost its test to it. With every
+    collective done and the outputs written, the exit handlers run
+    (logging's flush among them) and the process leaves at once.
+    """
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(0)
 
 
 def own_message(error: BaseException) -> str:
