@@ -39,6 +39,11 @@ def test_paired_t_without_spread_or_enough_seeds():
     assert compare.paired_t([0., 0.]) is None
     assert compare.paired_t([0.5, 0.5]) == math.inf
     assert compare.paired_t([-0.5, -0.5, None]) == -math.inf
+    # Top-1 as two metrics files keep it: 91.15 - 90.85, 91.23 - 90.93.
+    float32 = [91.1500015258789 - 90.8499984741211,
+               91.22999572753906 - 90.93000030517578]
+    assert float32[0] != float32[1]
+    assert compare.paired_t(float32) == math.inf
     assert compare.verdict(None, 5) == '-'
 
 
