@@ -55,11 +55,12 @@ def leave_process_group() -> None:
     """End a rank that finished cleanly, without the interpreter's teardown.
 
     The ranks meet at a barrier, so none tears gloo down while a peer is
-    still busy, and destroy the process group. Objects that still hold it
-    (MMEngine's DDP wrapper inside the runner) are then freed by the
-    interpreter's finalization, where gloo's native threads aborted a rank
-    now and then after a clean run ("terminate called without an active
-    exception", torch #190489): a CI run lost its test to it. With every
+    still busy, and destroy the process group. A CI run still lost a test
+    to a rank that aborted after a clean evaluation ("terminate called
+    without an active exception"; not reproduced here in 50 runs): the
+    group lives on in objects that hold it (MMEngine's DDP wrapper in the
+    runner) until the interpreter's finalization frees them with gloo's
+    threads, the teardown where torch #190489 meets that abort. With every
     collective done and the outputs written, the exit handlers run
     (logging's flush among them) and the process leaves at once.
     """
