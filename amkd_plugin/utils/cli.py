@@ -57,7 +57,7 @@ def leave_process_group() -> None:
     The ranks meet at a barrier, so none tears gloo down while a peer is
     still busy, and destroy the process group. A CI run still lost a test
     to a rank that aborted after a clean evaluation ("terminate called
-    without an active exception"; not reproduced here in 50 runs): the
+    without an active exception"; not reproduced here in 22 runs): the
     group lives on in objects that hold it (MMEngine's DDP wrapper in the
     runner) until the interpreter's finalization frees them with gloo's
     threads, the teardown where torch #190489 meets that abort. With every
