@@ -24,6 +24,7 @@ from amkd_plugin.bank import BoundaryBankFile, add_bank_loader
 from amkd_plugin.bank.bank_file import decode, encode
 from amkd_plugin.datasets import OfflineFashionMNIST, stratified_indices
 from amkd_plugin.utils import UserInputError, UserValueError
+from amkd_plugin.utils.fragments import merge_fragments
 
 DATASET_CFG = REPO / 'configs/_base_/datasets/fashion_mnist.py'
 LOWDATA_CFG = REPO / 'configs/_base_/datasets/fashion_mnist_lowdata.py'
@@ -157,6 +158,34 @@ def test_a_pairs_kd_configs_distil_its_networks(pair):
         assert shapes(model.teacher) == teacher, kd
         assert shapes(model.architecture) == student, kd
         assert model.teacher_ckpt == amkd.teacher_ckpt, kd
+
+
+@pytest.mark.parametrize('config', [
+    f'configs/amkd/{PAIR}.py', f'configs/kd/{PAIR}.py',
+    f'configs/kd/{PAIR}_fm.py', f'configs/students/{PAIR}.py',
+    'configs/amkd/resnet20_mobilenetv2_fashion_mnist_lowdata.py',
+    'configs/amkd/wrn_16_2_resnet8_fashion_mnist_lowdata.py'
+])
+def test_a_pair_trains_the_benchmarks_converged_schedule(config):
+    """A user's run of a pair is the benchmark's run at its converged
+    length but for validating on the way; ``schedule/step_15e.py`` gives
+    back the recipe of the 15-epoch tables."""
+    own = Config.fromfile(REPO / config)
+    benchmark = merge_fragments(
+        str(REPO / config),
+        [str(REPO / 'configs/experiments/schedule/cosine.py')])
+    assert own.train_cfg.max_epochs == 240
+    assert own.train_cfg.val_interval < 240 < benchmark.train_cfg.val_interval
+    own.train_cfg.val_interval = benchmark.train_cfg.val_interval
+    assert own.to_dict() == benchmark.to_dict()
+
+    step = merge_fragments(
+        str(REPO / config),
+        [str(REPO / 'configs/experiments/schedule/step_15e.py')])
+    assert step.param_scheduler == dict(
+        type='MultiStepLR', by_epoch=True, milestones=[9, 12], gamma=0.1)
+    assert step.train_cfg == dict(by_epoch=True, max_epochs=15,
+                                  val_interval=5)
 
 
 def test_bank_pipeline_takes_grey_images(tmp_path):

@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/distill/kd.py',
     '../_base_/datasets/fashion_mnist_lowdata.py',
-    '../_base_/schedules/fashion_mnist_lowdata_15e.py'
+    '../_base_/schedules/fashion_mnist_lowdata_240e.py'
 ]
 
 
@@ -25,4 +25,4 @@ model = dict(
     architecture=_cifar_resnet(8, loss_weight=0.1),
     # configs/teachers/resnet20_fashion_mnist.py's network.
     teacher=_cifar_resnet(20),
-    teacher_ckpt='work_dirs/resnet20_fashion_mnist/epoch_6.pth')
+    teacher_ckpt='results/fashion_mnist/teacher/resnet20_fashion_mnist.pth')

@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/mobilenetv2_grey.py',
     '../_base_/datasets/fashion_mnist_lowdata.py',
-    '../_base_/schedules/fashion_mnist_lowdata_15e.py',
+    '../_base_/schedules/fashion_mnist_lowdata_240e.py',
     '../_base_/default_runtime.py'
 ]
 # MobileNetV2 students train at lr 0.01, as the KD benchmark's.
