@@ -84,12 +84,14 @@ compare lowdata $resnet8 resnet20_fashion_mnist --methods "${short[@]}" \
 # the-converged-schedule), paired against KD and function-matching KD.
 # Then the boundary weight (0.25 instead of 1), a boundary sample for
 # every image both models get right, the bank's top-3 target classes, the
-# boundary losses at full weight to the end, and samples attacked online
-# in the batch's own view (the plain batch's twin of the mixed online
-# row), each without LS on the plain batch, 3 seeds.
+# boundary losses at full weight to the end, samples attacked online in
+# the batch's own view (the plain batch's twin of the mixed online row),
+# and boundary samples for an eighth of the batch (half the boundary
+# pass's cost), each without LS on the plain batch, 3 seeds.
 levers=(amkd_mixup@240 amkd_no_ls_mixup@240 amkd_no_ls_mixup_online@240)
 more_levers=(amkd_no_ls_w025@240 amkd_no_ls_ratio1@240 amkd_no_ls_top3@240
-  amkd_no_ls_constant@240 amkd_no_ls_online_newton@240)
+  amkd_no_ls_constant@240 amkd_no_ls_online_newton@240
+  amkd_no_ls_ratio_eighth@240)
 compare lowdata $resnet8 resnet20_fashion_mnist --methods "${levers[@]}" \
   --baselines kd@240 kd_fm@240 --seeds 0 1 2 3 4 "$@"
 compare lowdata $resnet8 resnet20_fashion_mnist \
