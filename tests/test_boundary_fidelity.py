@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmpretrain.models import ClsDataPreprocessor
 from mmpretrain.structures import DataSample
@@ -220,7 +221,7 @@ def test_hook_reports_every_interval_and_keeps_models_as_they_were(teacher):
         metrics = {'accuracy/top1': 50.}
         hook.after_val_epoch(runner, metrics)
         rounds.append(metrics)
-    assert [len(m) for m in rounds] == [1, 8, 1, 8]
+    assert [len(m) for m in rounds] == [1, 10, 1, 10]
     assert rounds[1] == rounds[3]
     assert 0 <= rounds[1]['fidelity/agree_mean'] <= 100
 
@@ -246,21 +247,49 @@ def test_hook_test_round_matches_the_task_module(teacher):
     for batch in batches:
         data = preprocessor(batch)
         labels = torch.cat([s.gt_label for s in data['data_samples']])
-        for key, value in fidelity.measure(teacher, student, data['inputs'],
-                                           labels,
-                                           pixel_bounds(preprocessor)).items():
+        batch = {
+            **fidelity.measure(teacher, student, data['inputs'], labels,
+                               pixel_bounds(preprocessor)),
+            **fidelity.measure_clean(teacher(data['inputs']),
+                                     student(data['inputs']), labels)
+        }
+        for key, value in batch.items():
             sums[key] = sums.get(key, 0) + value
     expected = fidelity.summarize(sums)
     assert metrics == pytest.approx(
         {f'fidelity/{k}': v for k, v in expected.items()})
 
 
-def test_hook_max_images_measures_the_first_images_only(teacher):
+def test_hook_max_images_attacks_the_first_images_only(teacher):
     student = Classifier(seed=3).eval()
-    runner = fake_runner(Distill(student, teacher), data_batches(teacher))
-    metrics = {}
+    batches = data_batches(teacher)
+    runner = fake_runner(Distill(student, teacher), batches)
+    metrics, every = {}, {}
     BoundaryFidelityHook(max_images=20).after_test_epoch(runner, metrics)
     assert 0 < metrics['fidelity/images'] <= 20
+    # The clean comparison is of every image, whatever the limit.
+    BoundaryFidelityHook().after_test_epoch(runner, every)
+    assert metrics['fidelity/images'] < every['fidelity/images']
+    for key in ('fidelity/agree_clean', 'fidelity/missed'):
+        assert metrics[key] == pytest.approx(every[key])
+
+
+def test_clean_agreement_and_missed_count_what_they_say():
+    # Three images of classes 0, 1, 2. The teacher says 0, 1, 0 (right,
+    # right, wrong); the student 0, 2, 0 (right, wrong, wrong): same class
+    # as the teacher on images 0 and 2; missed: image 1.
+    labels = torch.tensor([0, 1, 2])
+    teacher = F.one_hot(torch.tensor([0, 1, 0]), 3).float()
+    student = F.one_hot(torch.tensor([0, 2, 0]), 3).float()
+    sums = BoundaryFidelity.measure_clean(teacher, student, labels)
+    assert {k: v.item() for k, v in sums.items()} == dict(
+        clean=3, agree_clean=2, missed=1)
+    sums.update(correct=torch.tensor(0.), reached=torch.tensor(0.),
+                kl=torch.tensor(0.), **{f'agree_t{t}': torch.tensor(0.)
+                                        for t in ('0.5', '1.0', '1.5')})
+    result = BoundaryFidelity().summarize(sums)
+    assert result['agree_clean'] == pytest.approx(200 / 3)
+    assert result['missed'] == pytest.approx(100 / 3)
 
 
 def test_hook_without_a_teacher_says_how_to_name_one():

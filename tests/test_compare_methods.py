@@ -173,12 +173,14 @@ def test_the_config_hash_follows_the_resolved_config(tmp_path):
 
 
 def write_metrics(results, method, epochs, seed, top1, seconds=100.0,
-                  agree=50.0, commit='abc'):
+                  agree=50.0, commit='abc', missed=None):
     path = results / method / f'e{epochs}_s{seed}.json'
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Runs tested before the clean figures existed have no `missed`.
+    clean = {} if missed is None else dict(agree_clean=96.0, missed=missed)
     path.write_text(json.dumps(dict(
         method=method, epochs=epochs, seed=seed, top1=top1, top5=99.0,
-        fidelity=dict(agree_mean=agree, **{'kl_t1.0': 0.5}),
+        fidelity=dict(agree_mean=agree, **{'kl_t1.0': 0.5}, **clean),
         train_seconds=seconds, load=dict(jobs=2, threads=1),
         machine='a CPU (2 logical CPUs)', commit=commit)))
 
@@ -188,8 +190,10 @@ def test_the_table_pairs_seeds_and_counts_missing_runs(tmp_path):
     for seed, (kd, amkd) in enumerate([(89.0, 90.0), (89.5, 90.0),
                                        (90.0, 91.0)]):
         write_metrics(results, 'kd', 60, seed, kd)
-        write_metrics(results, 'amkd', 120, seed, amkd, seconds=120.0)
-        write_metrics(results, 'kd', 120, seed, kd + 0.25)
+        write_metrics(results, 'amkd', 120, seed, amkd, seconds=120.0,
+                      missed=2.0 + seed)
+        write_metrics(results, 'kd', 120, seed, kd + 0.25,
+                      missed=1.0 if seed else None)
     write_metrics(results, 'student', 60, 0, 85.0)
     lines = compare.method_table(
         str(results), [('kd', 60), ('amkd', 120), ('student', 60)],
@@ -201,8 +205,15 @@ def test_the_table_pairs_seeds_and_counts_missing_runs(tmp_path):
                         '90.33 ± 0.58', '99.00 ± 0.00']
     assert amkd[5] == '0.83 ± 0.29'
     assert amkd[6] == '5.00 (beyond noise)'
-    # Time over KD's at the same length and seed: 120 / 100.
+    # Clean agreement and missed (2, 3, 4), then time over KD's at the same
+    # length and seed: 120 / 100.
+    assert amkd[-3:-1] == ['96.00 ± 0.00', '3.00 ± 1.00']
     assert amkd[-1].startswith('1.20 ± 0.00')
+    assert rows['KD'][-3:-1] == ['n/a', 'n/a']
+    # Two of three seeds have the figure: the count says so.
+    kd120 = compare.method_table(str(results), [('kd', 120)], [('kd', 60)],
+                                 [0, 1, 2], METHODS)[2].split(' | ')
+    assert kd120[-3:-1] == ['96.00 ± 0.00 (2)', '1.00 ± 0.00 (2)']
     student = rows['Student alone']
     assert student[2:6] == ['1/3', '85.00', '99.00', '-4.00']
     assert rows['KD'][5:7] == ['-', '-']
@@ -330,3 +341,31 @@ def test_compare_trains_writes_metrics_and_reuses_them(
     second = run(command)
     assert_ok(second)
     assert 'tools/train.py' not in second.output
+
+    # A file from before the clean figures: --retest tests the checkpoint
+    # again and adds them, top-1 unchanged; with nothing to add, nothing.
+    kd_file = tmp_path / 'results/kd/e1_s0.json'
+    figures = compare.LATER_FIGURES
+    assert figures <= set(metrics['fidelity'])
+    older = dict(metrics, fidelity={k: v for k, v in
+                                    metrics['fidelity'].items()
+                                    if k not in figures})
+    kd_file.write_text(json.dumps(older))
+    retested = run([*command, '--retest'])
+    assert_ok(retested)
+    assert 'tools/test.py' in retested.output
+    assert 'tools/train.py' not in retested.output
+    again = json.loads(kd_file.read_text())
+    assert again['fidelity'] == pytest.approx(metrics['fidelity'],
+                                              nan_ok=True)
+    assert again['retested']['added'] == sorted(figures)
+    assert {k: v for k, v in again.items() if k != 'retested'} == {
+        **older, 'fidelity': again['fidelity']}
+    assert 'tools/test.py' not in run([*command, '--retest']).output
+
+    # A checkpoint that does not give the file's top-1 back: left as it was.
+    kd_file.write_text(json.dumps(dict(older, top1=older['top1'] - 1)))
+    wrong = run([*command, '--retest'])
+    assert wrong.returncode != 0
+    assert 'run kd/e1_s0: tested again' in wrong.output
+    assert json.loads(kd_file.read_text())['top1'] == older['top1'] - 1

@@ -282,7 +282,8 @@ def test_amkd_evaluates(amkd, teacher, tmp_path):
 
 FIDELITY_KEYS = {'fidelity/agree_t0.5', 'fidelity/agree_t1.0',
                  'fidelity/agree_t1.5', 'fidelity/agree_mean',
-                 'fidelity/kl_t1.0', 'fidelity/reached', 'fidelity/images'}
+                 'fidelity/kl_t1.0', 'fidelity/reached', 'fidelity/images',
+                 'fidelity/agree_clean', 'fidelity/missed'}
 
 
 def test_amkd_evaluates_boundary_fidelity(amkd, teacher, tmp_path):

@@ -71,15 +71,13 @@ def train_and_test(config: str,
         with open(timing, 'w') as f:
             json.dump(dict(seconds=None if resume else
                            time.perf_counter() - start, resumed=resume), f)
-    if not (reuse and osp.isfile(metrics)):
-        test_cfg = [*extra, *test_options]
-        _run(['tools/test.py', config, checkpoint, *merged,
-              '--work-dir', work_dir,
-              '--out', metrics, *(['--fidelity'] if fidelity else []),
-              *test_args,
-              *(['--cfg-options', *test_cfg] if test_cfg else [])])
-    with open(metrics) as f:
-        result = json.load(f)
+    if reuse and osp.isfile(metrics):
+        with open(metrics) as f:
+            result = json.load(f)
+    else:
+        result = test_checkpoint(config, checkpoint, work_dir, metrics,
+                                 [*extra, *test_options], fidelity,
+                                 test_args, fragments)
     timed = dict(seconds=None, resumed=False)
     if osp.isfile(timing):
         with open(timing) as f:
@@ -90,3 +88,34 @@ def train_and_test(config: str,
                                   '--work-dir', work_dir, '--cfg-options',
                                   *options])
     return result
+
+
+def test_checkpoint(config: str,
+                    checkpoint: str,
+                    work_dir: str,
+                    out: str,
+                    options: Sequence[str] = (),
+                    fidelity: bool = False,
+                    test_args: Sequence[str] = (),
+                    fragments: Sequence[str] = ()) -> dict:
+    """Test ``checkpoint`` of ``config`` with ``tools/test.py``; its metrics,
+    also written to ``out``.
+
+    Args:
+        config (str): The config the checkpoint was trained with.
+        checkpoint (str): The checkpoint.
+        work_dir (str): The test's work dir (its log).
+        out (str): The metrics file (``--out``).
+        options (Sequence[str]): ``--cfg-options`` of the test.
+        fidelity (bool): Test with ``--fidelity``.
+        test_args (Sequence[str]): More arguments of ``tools/test.py``.
+        fragments (Sequence[str]): Config fragments merged onto ``config``.
+    """
+    _run([
+        'tools/test.py', config, checkpoint,
+        *(['--fragments', *fragments] if fragments else []), '--work-dir',
+        work_dir, '--out', out, *(['--fidelity'] if fidelity else []),
+        *test_args, *(['--cfg-options', *options] if options else [])
+    ])
+    with open(out) as f:
+        return json.load(f)

@@ -26,7 +26,7 @@ import shlex
 import sys
 
 from amkd_plugin.apis.compare import (Benchmark, Run, parse_spec, report,
-                                      run_all, write_section)
+                                      retest, run_all, write_section)
 from amkd_plugin.apis.references import references_section
 from amkd_plugin.utils import tool_main
 
@@ -59,6 +59,12 @@ def main() -> None:
                         help='more options for every run, key=value')
     parser.add_argument('--report-only', action='store_true',
                         help='train nothing: tabulate the metrics files')
+    parser.add_argument('--retest', action='store_true',
+                        help='train nothing: test again the runs whose '
+                        'metrics file lacks a figure the test reports now '
+                        'and whose work dir keeps the last checkpoint, add '
+                        'the figures (top-1 must come out the same), then '
+                        'tabulate')
     parser.add_argument('--figure', help='draw the curve of top-1 against '
                         'epochs here and tabulate it instead of the table')
     parser.add_argument('--out', help='also write the table to this file')
@@ -86,13 +92,16 @@ def main() -> None:
         longest = [max(e for _, e in rows)]
         baselines = [] if args.figure else [
             r for spec in args.baselines for r in parse_spec(spec, longest)]
-        if not args.report_only:
-            # Seed by seed, so the first seeds finish complete; longest
-            # first within one, so the jobs end together.
-            runs = dict.fromkeys(
-                Run(k, e, s) for s in args.seeds
-                for k, e in sorted([*rows, *baselines], key=lambda r: -r[1]))
-            run_all(bench, list(runs))
+        # Seed by seed, so the first seeds finish complete; longest first
+        # within one, so the jobs end together.
+        runs = list(dict.fromkeys(
+            Run(k, e, s) for s in args.seeds
+            for k, e in sorted([*rows, *baselines], key=lambda r: -r[1])))
+        if args.retest:
+            for run in runs:
+                retest(bench, run)
+        elif not args.report_only:
+            run_all(bench, runs)
         text = report(bench, rows, args.seeds, baselines, command,
                       args.figure, osp.dirname(args.out or '') or '.')
     print(text)

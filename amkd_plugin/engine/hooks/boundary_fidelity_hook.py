@@ -38,9 +38,10 @@ class BoundaryFidelityHook(Hook):
             defaults.
         interval (int): Measure every ``interval`` validation rounds.
             Tests are always measured. Defaults to 1.
-        max_images (int, optional): Measure at most this many held-out
+        max_images (int, optional): Attack at most this many held-out
             images per round (the first in the dataloader's order), to
-            bound the cost during training. Defaults to None: all.
+            bound the cost; ``agree_clean`` and ``missed`` take every
+            image (two forward passes). Defaults to None: all.
         teacher (dict, optional): ``dict(config=PATH, checkpoint=PATH)`` of
             a teacher for models that have none. Defaults to None.
     """
@@ -96,18 +97,26 @@ class BoundaryFidelityHook(Hook):
         seen = 0
         for data_batch in dataloader:
             data = model.data_preprocessor(data_batch, False)
-            images = data['inputs'][:None if limit is None else limit - seen]
             labels = torch.cat(
                 [sample.gt_label for sample in data['data_samples']])
-            batch = self.fidelity.measure(
-                functools.partial(teacher, mode='tensor'),
-                functools.partial(student, mode='tensor'), images,
-                labels[:len(images)], bounds)
-            for name, value in batch.items():
-                sums[name] = sums.get(name, 0) + value
+            # The clean comparison is two forward passes: every image.
+            with torch.no_grad():
+                batches = [
+                    self.fidelity.measure_clean(
+                        teacher(data['inputs'], mode='tensor'),
+                        student(data['inputs'], mode='tensor'), labels)
+                ]
+            images = data['inputs'][:None if limit is None else limit - seen]
+            if len(images):
+                batches.append(
+                    self.fidelity.measure(
+                        functools.partial(teacher, mode='tensor'),
+                        functools.partial(student, mode='tensor'), images,
+                        labels[:len(images)], bounds))
+            for batch in batches:
+                for name, value in batch.items():
+                    sums[name] = sums.get(name, 0) + value
             seen += len(images)
-            if limit is not None and seen >= limit:
-                break
         return sums
 
     def _models(self, model: nn.Module):

@@ -32,6 +32,14 @@ class BoundaryFidelity:
     - ``reached``: % of teacher-correct images whose attack reached the
       boundary; ``images``: how many were measured.
 
+    And on the clean held-out images themselves (:meth:`measure_clean`):
+
+    - ``agree_clean``: ``100 * mean[argmax S(x) == argmax T(x)]``;
+    - ``missed``: % of the images the teacher gets right and the student
+      wrong: the errors that following the teacher more closely could
+      remove. The student's other errors are on images the teacher gets
+      wrong too.
+
     The runner-up target and the attack are deterministic, so the figures
     depend on the models and the images only, not on a random draw.
 
@@ -122,12 +130,38 @@ class BoundaryFidelity:
             for name, value in sums.items()
         }
 
+    @staticmethod
+    @torch.no_grad()
+    def measure_clean(teacher_logits: Tensor, student_logits: Tensor,
+                      labels: Tensor) -> Dict[str, Tensor]:
+        """Sums over one batch of clean held-out images, for
+        :meth:`summarize`: ``clean`` (images), ``agree_clean`` and
+        ``missed`` (counts)."""
+        teacher, student = teacher_logits.argmax(1), student_logits.argmax(1)
+        sums = dict(
+            clean=len(labels),
+            agree_clean=(teacher == student).sum(),
+            missed=((teacher == labels) & (student != labels)).sum())
+        return {
+            name: torch.as_tensor(value, dtype=torch.float64,
+                                  device=labels.device)
+            for name, value in sums.items()
+        }
+
     def summarize(self, sums: Dict[str, Tensor]) -> Dict[str, float]:
-        """Turn summed :meth:`measure` results into the reported figures.
+        """Turn summed :meth:`measure` (and :meth:`measure_clean`) results
+        into the reported figures.
 
         Figures without any image to average over are NaN, not 0: a
         student cannot disagree with a teacher on no images.
         """
+        clean = {}
+        if 'clean' in sums:
+            images = sums['clean'].item()
+            clean = {
+                name: 100 * sums[name].item() / images if images else math.nan
+                for name in ('agree_clean', 'missed')
+            }
         reached = sums['reached'].item()
         correct = sums['correct'].item()
         scale = 1 / reached if reached else math.nan
@@ -140,4 +174,5 @@ class BoundaryFidelity:
             agree_mean=sum(agree.values()) / len(agree),
             **{'kl_t1.0': scale * sums['kl'].item()},
             reached=100 * reached / correct if correct else math.nan,
-            images=int(reached))
+            images=int(reached),
+            **clean)
