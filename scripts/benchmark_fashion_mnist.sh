@@ -126,7 +126,7 @@ compare lowdata_2pct $resnet8 resnet20_fashion_mnist \
   --cfg-options train_dataloader.dataset.fraction=0.02 \
   --methods kd@480 amkd_no_ls@480 kd_fm@480 amkd@480 \
   --baselines kd@480 kd_fm@480 --seeds 0 1 2 \
-  --out docs/results.md --section fashion_mnist_2pct "$@"
+  --out docs/results.md --section fashion_mnist_2pct_methods "$@"
 compare full $resnet8 resnet20_fashion_mnist \
   --cfg-options train_dataloader.dataset.fraction=1.0 \
   --methods kd@10,20,40 kd_fm@20,40,80 --seeds 0 1 \

@@ -295,6 +295,19 @@ def test_sections_are_replaced_in_place(tmp_path):
         '# Results\n\nintro\n\n<!-- section curve -->\nsecond\n'
         '<!-- end curve -->\n\n<!-- section table -->\nother\n'
         '<!-- end table -->\n')
+    # A name there twice: either could be meant, so neither is touched.
+    doc.write_text(doc.read_text() * 2)
+    before = doc.read_text()
+    with pytest.raises(UserInputError, match="section 'curve' more than"):
+        compare.write_section('third', str(doc), 'curve')
+    assert doc.read_text() == before
+
+
+def test_every_written_section_of_the_docs_is_there_once():
+    for doc in ('docs/results.md', 'README.md'):
+        names = re.findall(r'^<!-- section (\S+) -->$',
+                           (REPO / doc).read_text(), re.M)
+        assert names and len(names) == len(set(names)), doc
 
 
 @pytest.mark.slow

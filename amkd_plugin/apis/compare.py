@@ -574,7 +574,8 @@ def write_section(text: str, path: str, section: Optional[str]) -> None:
     """Write ``text`` to ``path``, or replace its ``section`` there.
 
     A section sits between ``<!-- section NAME -->`` and
-    ``<!-- end NAME -->`` lines; a new one is appended.
+    ``<!-- end NAME -->`` lines; a new one is appended; a name that is
+    there twice is refused, since either could be meant.
     """
     if section is None:
         with open(path, 'w') as f:
@@ -582,6 +583,9 @@ def write_section(text: str, path: str, section: Optional[str]) -> None:
         return
     begin, end = f'<!-- section {section} -->', f'<!-- end {section} -->'
     old = open(path).read() if osp.isfile(path) else ''
+    if old.count(begin) > 1:
+        raise UserInputError(f'{path} has section {section!r} more than '
+                             'once: rename one, then run this again.')
     block = f'{begin}\n{text}\n{end}'
     if begin in old and end in old:
         new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
