@@ -419,8 +419,9 @@ def method_table(results: str, rows: Sequence[Tuple[str, int]],
     each baseline the paired difference and its t with the verdict at p <
     0.05, boundary agreement (mean over t = 0.5, 1, 1.5), KL at the
     boundary, agreement on the clean test images, the test images only
-    the teacher gets right (``missed``), and the wall time over the first baseline's with the same
-    seed and epochs' run. Missing runs are counted in the ``seeds`` column.
+    the teacher gets right (``missed``), and the wall time over the first
+    baseline's with the same seed and epochs' run. Missing runs are
+    counted in the ``seeds`` column.
     """
     timed_against = [(baselines[0][0], epochs) for _, epochs in rows]
     wanted = {Run(key, epochs, seed)
