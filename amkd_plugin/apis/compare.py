@@ -245,8 +245,7 @@ def train_run(bench: Benchmark, run: Run) -> dict:
         seed=run.seed,
         top1=result['accuracy/top1'],
         top5=result.get('accuracy/top5'),
-        fidelity={k.split('/', 1)[1]: v for k, v in result.items()
-                  if k.startswith('fidelity/')},
+        fidelity=fidelity_of(result),
         margin_ratio=epoch_mean(plan['work_dir'], 'boundary_margin_ratio'),
         passes=epoch_mean(plan['work_dir'], 'boundary_passes'),
         bank_report=bank_report(plan['work_dir']),
@@ -262,6 +261,12 @@ def train_run(bench: Benchmark, run: Run) -> dict:
         command=result['command'])
     write_atomically(path, (json.dumps(metrics, indent=1) + '\n').encode())
     return metrics
+
+
+def fidelity_of(result: dict) -> dict:
+    """The ``fidelity/*`` figures of a test's metrics, by bare name."""
+    return {k.split('/', 1)[1]: v for k, v in result.items()
+            if k.startswith('fidelity/')}
 
 
 def _fidelity_args(bench: Benchmark, plan: dict) -> List[str]:
@@ -300,10 +305,9 @@ def retest(bench: Benchmark, run: Run) -> bool:
             f'of {path}, which is left as it was. Check that '
             f'{checkpoint} is the checkpoint that file was tested on.')
     added = {
-        key.split('/', 1)[1]: value
-        for key, value in result.items()
-        if key.split('/', 1)[-1] in LATER_FIGURES
-        and key.startswith('fidelity/')
+        name: value
+        for name, value in fidelity_of(result).items()
+        if name in LATER_FIGURES
     }
     metrics['fidelity'].update(added)
     metrics['retested'] = dict(commit=commit(), added=sorted(added))

@@ -124,11 +124,7 @@ class BoundaryFidelity:
                 sums['kl'] = kl.sum()
         for name in ('kl', *(f'agree_t{t:.1f}' for t in self.ts)):
             sums.setdefault(name, 0)
-        return {
-            name: torch.as_tensor(value, dtype=torch.float64,
-                                  device=images.device)
-            for name, value in sums.items()
-        }
+        return _as_sums(sums, images.device)
 
     @staticmethod
     @torch.no_grad()
@@ -138,15 +134,12 @@ class BoundaryFidelity:
         :meth:`summarize`: ``clean`` (images), ``agree_clean`` and
         ``missed`` (counts)."""
         teacher, student = teacher_logits.argmax(1), student_logits.argmax(1)
-        sums = dict(
-            clean=len(labels),
-            agree_clean=(teacher == student).sum(),
-            missed=((teacher == labels) & (student != labels)).sum())
-        return {
-            name: torch.as_tensor(value, dtype=torch.float64,
-                                  device=labels.device)
-            for name, value in sums.items()
-        }
+        return _as_sums(
+            dict(
+                clean=len(labels),
+                agree_clean=(teacher == student).sum(),
+                missed=((teacher == labels) & (student != labels)).sum()),
+            labels.device)
 
     def summarize(self, sums: Dict[str, Tensor]) -> Dict[str, float]:
         """Turn summed :meth:`measure` (and :meth:`measure_clean`) results
@@ -176,3 +169,11 @@ class BoundaryFidelity:
             reached=100 * reached / correct if correct else math.nan,
             images=int(reached),
             **clean)
+
+
+def _as_sums(sums: Dict, device: torch.device) -> Dict[str, Tensor]:
+    """Counts and sums as 0-dim float64 tensors, ready to all-reduce."""
+    return {
+        name: torch.as_tensor(value, dtype=torch.float64, device=device)
+        for name, value in sums.items()
+    }
