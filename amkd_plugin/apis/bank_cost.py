@@ -322,6 +322,8 @@ def report(args: argparse.Namespace, cfg: Config, rounds: List[Dict],
           f'dataloader workers {args.num_workers}, teacher '
           f'{teacher}; per-step medians of '
           f'{args.repeats} rounds after {args.warmup} warm-up round(s)')
+    if args.fragments:
+        print('banked AMKD: the pair with ' + ', '.join(args.fragments))
     print(f'load average (1/5/15 min): start {load_start}; '
           f'end {load_average()}')
     print('\n| epoch | time (s) | ms / image | ratio to stock KD | '
@@ -410,7 +412,8 @@ def benchmark_bank(args: argparse.Namespace) -> None:
             options: ``pair``, ``device``, ``amp``, ``num_images``,
             ``batch_size``, ``repeats``, ``bank_repeats``, ``warmup``,
             ``threads``, ``num_workers``, ``data_root``, ``teacher_ckpt``,
-            ``build_ranks``.
+            ``build_ranks`` and ``fragments`` (merged onto the banked
+            variants' pair config).
     """
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -418,6 +421,9 @@ def benchmark_bank(args: argparse.Namespace) -> None:
     kd_cfg, online_cfg, banked_cfg = (
         (PAIRS[args.pair], VARIANTS[name])
         for name in ('kd', 'online', 'banked'))
+    # A banked form measured in place of the default (e.g. fewer boundary
+    # samples per batch, configs/experiments/sources/ratio_eighth.py).
+    banked_cfg = (banked_cfg[0], banked_cfg[1] + list(args.fragments))
     with tempfile.TemporaryDirectory() as root:
         cfg = merge_fragments(*online_cfg)
         if args.pair == 'cifar100':

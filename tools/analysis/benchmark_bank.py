@@ -13,6 +13,8 @@ cores slow every step several times, small batches most, and skew ratios.
 Example:
     python tools/analysis/benchmark_bank.py --threads 1
     python tools/analysis/benchmark_bank.py --threads 1 --pair fashion_mnist
+    python tools/analysis/benchmark_bank.py --threads 1 --pair fashion_mnist \
+        --fragments configs/experiments/sources/ratio_eighth.py
     python tools/analysis/benchmark_bank.py --device cuda --amp
     python tools/analysis/benchmark_bank.py --threads 1 --pair digits \
         --teacher-ckpt work_dirs/demo/teacher/epoch_20.pth
@@ -55,6 +57,12 @@ def parse_args() -> argparse.Namespace:
                         help='trained teacher of the pair (default: random '
                         'weights; for fashion_mnist the committed '
                         f'{TEACHERS["fashion_mnist"]})')
+    parser.add_argument('--fragments', nargs='*', default=[],
+                        metavar='PATH',
+                        help='experiment fragments merged onto the banked '
+                        'AMKD config, to measure a banked form other than '
+                        'the default (e.g. configs/experiments/sources/'
+                        'ratio_eighth.py)')
     return parser.parse_args()
 
 
