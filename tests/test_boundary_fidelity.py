@@ -167,6 +167,31 @@ def test_same_models_and_images_give_the_same_figures(teacher):
     assert first == second
 
 
+def test_teacher_logits_at_hand_spare_a_teacher_pass(teacher):
+    """Given the teacher's logits on the images, ``measure`` skips its own
+    clean teacher pass and gives the same sums."""
+    images, labels = images_and_labels(teacher)
+    student = Classifier(seed=5).eval()
+    calls = []
+
+    def counted(inputs):
+        calls.append(len(inputs))
+        return teacher(inputs)
+
+    fidelity = BoundaryFidelity()
+    own = fidelity.measure(counted, student, images, labels, BOUNDS)
+    passes = len(calls)
+    calls.clear()
+    with torch.no_grad():
+        logits = teacher(images)
+    given = fidelity.measure(counted, student, images, labels, BOUNDS,
+                             logits)
+    assert len(calls) == passes - 1
+    assert given.keys() == own.keys()
+    for name in own:
+        torch.testing.assert_close(given[name], own[name])
+
+
 # --- the hook -------------------------------------------------------------
 
 

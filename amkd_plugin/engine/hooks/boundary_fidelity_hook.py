@@ -101,10 +101,11 @@ class BoundaryFidelityHook(Hook):
                 [sample.gt_label for sample in data['data_samples']])
             # The clean comparison is two forward passes: every image.
             with torch.no_grad():
+                teacher_logits = teacher(data['inputs'], mode='tensor')
                 batches = [
                     self.fidelity.measure_clean(
-                        teacher(data['inputs'], mode='tensor'),
-                        student(data['inputs'], mode='tensor'), labels)
+                        teacher_logits, student(data['inputs'], mode='tensor'),
+                        labels)
                 ]
             images = data['inputs'][:None if limit is None else limit - seen]
             if len(images):
@@ -112,7 +113,8 @@ class BoundaryFidelityHook(Hook):
                     self.fidelity.measure(
                         functools.partial(teacher, mode='tensor'),
                         functools.partial(student, mode='tensor'), images,
-                        labels[:len(images)], bounds))
+                        labels[:len(images)], bounds,
+                        teacher_logits[:len(images)]))
             for batch in batches:
                 for name, value in batch.items():
                     sums[name] = sums.get(name, 0) + value

@@ -1,6 +1,6 @@
 # Copyright (c) amkd-mmrazor contributors.
 import math
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -58,11 +58,19 @@ class BoundaryFidelity:
         self.attack: BoundaryAttack = build_in_mmrazor(TASK_UTILS, attack)
         self.ts = tuple(float(t) for t in ts)
 
-    def boundary_samples(self, teacher: Logits, images: Tensor, labels: Tensor,
-                         bounds: Tuple[Bound, Bound]) -> BoundarySamples:
-        """Attack the teacher-correct ``images`` toward the runner-up class."""
-        with torch.no_grad():
-            logits = teacher(images).float()
+    def boundary_samples(self,
+                         teacher: Logits,
+                         images: Tensor,
+                         labels: Tensor,
+                         bounds: Tuple[Bound, Bound],
+                         teacher_logits: Optional[Tensor] = None
+                         ) -> BoundarySamples:
+        """Attack the teacher-correct ``images`` toward the runner-up class
+        (``teacher_logits``: the teacher's on ``images``, if at hand)."""
+        if teacher_logits is None:
+            with torch.no_grad():
+                teacher_logits = teacher(images)
+        logits = teacher_logits.float()
         index = (logits.argmax(1) == labels).nonzero().squeeze(1)
         source = labels[index]
         target = logits[index].scatter(1, source[:, None],
@@ -94,8 +102,13 @@ class BoundaryFidelity:
             log_target=True).sum(1)
         return agree, kl
 
-    def measure(self, teacher: Logits, student: Logits, images: Tensor,
-                labels: Tensor, bounds: Tuple[Bound, Bound]
+    def measure(self,
+                teacher: Logits,
+                student: Logits,
+                images: Tensor,
+                labels: Tensor,
+                bounds: Tuple[Bound, Bound],
+                teacher_logits: Optional[Tensor] = None
                 ) -> Dict[str, Tensor]:
         """Sums over one batch, to be added up and passed to :meth:`summarize`.
 
@@ -105,13 +118,17 @@ class BoundaryFidelity:
             images (Tensor): Preprocessed held-out images (N, C, H, W).
             labels (Tensor): Their labels, shape (N,).
             bounds (tuple): Valid range of preprocessed pixel values.
+            teacher_logits (Tensor, optional): The teacher's logits on
+                ``images``, where the caller has them (the hook's clean
+                pass); otherwise computed here.
 
         Returns:
             dict: 0-dim float64 tensors: ``correct`` (teacher-correct
             images), ``reached``, ``agree_t{t}`` per t and ``kl`` (summed
             over the images that reached the boundary).
         """
-        boundary = self.boundary_samples(teacher, images, labels, bounds)
+        boundary = self.boundary_samples(teacher, images, labels, bounds,
+                                         teacher_logits)
         keep = boundary.reached
         clean, adv = images[boundary.index[keep]], boundary.inputs[keep]
         sums = dict(correct=boundary.num, reached=int(keep.sum()))
