@@ -31,7 +31,8 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='mmpretrain.UniversalVisualizer', vis_backends=vis_backends)
+visualizer = dict(
+    type='mmpretrain.UniversalVisualizer', vis_backends=vis_backends)
 
 log_level = 'INFO'
 load_from = None

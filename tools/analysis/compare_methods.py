@@ -14,7 +14,8 @@ Example (the curve of docs/results.md, as scripts/benchmark_fashion_mnist.sh
 runs it):
     python tools/analysis/compare_methods.py \
         --pair resnet20_resnet8_fashion_mnist_lowdata \
-        --teacher-ckpt results/fashion_mnist/teacher/resnet20_fashion_mnist.pth \
+        --teacher-ckpt \
+            results/fashion_mnist/teacher/resnet20_fashion_mnist.pth \
         --results results/fashion_mnist/lowdata \
         --fragments configs/experiments/schedule/cosine.py \
         --methods kd@15,30,60,120 amkd@60,120 --seeds 0 1 2 \

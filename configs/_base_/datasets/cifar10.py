@@ -14,5 +14,6 @@ data_preprocessor = dict(
 
 train_dataloader = dict(
     dataset=dict(type=dataset_type, data_root='data/cifar10'))
-val_dataloader = dict(dataset=dict(type=dataset_type, data_root='data/cifar10'))
+val_dataloader = dict(
+    dataset=dict(type=dataset_type, data_root='data/cifar10'))
 test_dataloader = val_dataloader

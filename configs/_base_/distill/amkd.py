@@ -2,8 +2,9 @@
 # inherits this with its dataset, schedule and runtime, names the two
 # models (`architecture`, `teacher` as dict(cfg_path=...)) and the
 # teacher checkpoint (the dataset's own train pipeline serves: the bank
-# hook adds the banked samples to it) and clips the gradient norm: optim_wrapper = dict(clip_grad=dict(max_norm=5))
-# (the schedule owns `optim_wrapper`). Standardized logits scale the KD
+# hook adds the banked samples to it) and clips the gradient norm,
+# `optim_wrapper = dict(clip_grad=dict(max_norm=5))` (the schedule owns
+# `optim_wrapper`). Standardized logits scale the KD
 # gradient by 1 / std(z_S); from MMPretrain's head init (std 0.01) the
 # first steps are tens of times larger than with plain KD, which left
 # unclipped digits students at chance (docs/method.md).
