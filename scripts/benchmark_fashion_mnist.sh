@@ -97,10 +97,11 @@ compare lowdata $resnet8 resnet20_fashion_mnist --methods "${levers[@]}" \
 compare lowdata $resnet8 resnet20_fashion_mnist \
   --methods "${more_levers[@]}" --baselines kd@240 kd_fm@240 \
   --seeds 0 1 2 "$@"
+# Each lever is a change from AMKD without LS: paired against it too.
 compare lowdata $resnet8 resnet20_fashion_mnist \
-  --methods amkd_no_ls@240 "${levers[@]}" "${more_levers[@]}" \
-  --baselines kd@240 kd_fm@240 --seeds 0 1 2 3 4 --report-only \
-  --out docs/results.md --section fashion_mnist_levers
+  --methods amkd_no_ls@240 amkd@240 "${levers[@]}" "${more_levers[@]}" \
+  --baselines kd@240 kd_fm@240 amkd_no_ls@240 --seeds 0 1 2 3 4 \
+  --report-only --out docs/results.md --section fashion_mnist_levers
 # Beyond one pair, at the converged schedule: a second student family
 # (MobileNetV2) and a second teacher family (WRN-16-2), 3 paired seeds.
 beyond=(kd@240 kd_fm@240 amkd@240)
