@@ -418,12 +418,11 @@ def benchmark_bank(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_start = load_average()
-    kd_cfg, online_cfg, banked_cfg = (
-        (PAIRS[args.pair], VARIANTS[name])
-        for name in ('kd', 'online', 'banked'))
+    kd_cfg, online_cfg = ((PAIRS[args.pair], VARIANTS[name])
+                          for name in ('kd', 'online'))
     # A banked form measured in place of the default (e.g. fewer boundary
     # samples per batch, configs/experiments/sources/ratio_eighth.py).
-    banked_cfg = (banked_cfg[0], banked_cfg[1] + list(args.fragments))
+    banked_cfg = (PAIRS[args.pair], VARIANTS['banked'] + list(args.fragments))
     with tempfile.TemporaryDirectory() as root:
         cfg = merge_fragments(*online_cfg)
         if args.pair == 'cifar100':
