@@ -219,6 +219,21 @@ def test_the_table_pairs_seeds_and_counts_missing_runs(tmp_path):
     assert rows['KD'][5:7] == ['-', '-']
 
 
+def test_a_brief_table_keeps_the_headline_columns(tmp_path):
+    results = tmp_path / 'results'
+    for seed, (kd, amkd) in enumerate([(89.0, 90.0), (89.5, 90.0)]):
+        write_metrics(results, 'kd', 60, seed, kd)
+        write_metrics(results, 'amkd', 60, seed, amkd)
+    lines = compare.method_table(str(results), [('kd', 60), ('amkd', 60)],
+                                 [('kd', 60)], [0, 1], METHODS, brief=True)
+    assert lines[0] == ('| method | seeds | top-1 (%) | vs KD @60 (points) '
+                        '| t |')
+    assert lines[1] == '|---|---|---|---|---|'
+    # The label up to its colon; differences 1.0 and 0.5.
+    assert lines[3] == (f'| {METHODS["amkd"].label.split(":")[0]} | 2/2 | '
+                        '90.00 ± 0.00 | 0.75 ± 0.35 | 3.00 (noise) |')
+
+
 def test_folders_pair_one_method_s_runs_by_seed(tmp_path):
     """The same runs at two commits: each folder's row pairs its seeds
     with the first folder's; a seed missing in either is left out."""

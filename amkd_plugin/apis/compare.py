@@ -416,7 +416,8 @@ def parse_spec(spec: str,
 
 def method_table(results: str, rows: Sequence[Tuple[str, int]],
                  baselines: Sequence[Tuple[str, int]], seeds: Sequence[int],
-                 methods: Dict[str, Method]) -> List[str]:
+                 methods: Dict[str, Method],
+                 brief: bool = False) -> List[str]:
     """A Markdown table: a row per (method, epochs), paired by seed.
 
     Columns: top-1 and top-5 (mean ± std over the seeds with a file), for
@@ -425,7 +426,9 @@ def method_table(results: str, rows: Sequence[Tuple[str, int]],
     boundary, agreement on the clean test images, the test images only
     the teacher gets right (``missed``), and the wall time over the first
     baseline's with the same seed and epochs' run. Missing runs are
-    counted in the ``seeds`` column.
+    counted in the ``seeds`` column. ``brief`` keeps the method (its label
+    up to a colon), seeds, top-1 and the paired columns: a headline a
+    reader takes in at once.
     """
     timed_against = [(baselines[0][0], epochs) for _, epochs in rows]
     wanted = {Run(key, epochs, seed)
@@ -439,11 +442,13 @@ def method_table(results: str, rows: Sequence[Tuple[str, int]],
     header += ['agree mean (%)', 'KL t=1', 'test agree (%)', 'missed (%)',
                'train time vs '
                f'{methods[baselines[0][0]].label.split(":")[0]}']
-    lines = ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
+    table = [header]
     for key, epochs in rows:
         per_seed = {s: found.get(Run(key, epochs, s)) for s in seeds}
         done = {s: m for s, m in per_seed.items() if m}
-        cells = [methods[key].label, str(epochs), f'{len(done)}/{len(seeds)}',
+        label = methods[key].label
+        cells = [label.split(':')[0] if brief else label, str(epochs),
+                 f'{len(done)}/{len(seeds)}',
                  summary([m['top1'] for m in done.values()]),
                  summary([m['top5'] for m in done.values()])]
         for base_key, base_epochs in baselines:
@@ -465,8 +470,13 @@ def method_table(results: str, rows: Sequence[Tuple[str, int]],
               for key in ('agree_clean', 'missed')),
             summary(time_ratios(found, done, baselines[0], epochs))
         ]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return lines
+        table.append(cells)
+    kept = [i for i, name in enumerate(header)
+            if not brief or name in ('method', 'seeds', 'top-1 (%)', 't')
+            or name.startswith('vs ')]
+    lines = ['| ' + ' | '.join(cells[i] for i in kept) + ' |'
+             for cells in table]
+    return lines[:1] + ['|---' * len(kept) + '|'] + lines[1:]
 
 
 def folders_table(folders: Sequence[str], run: Tuple[str, int],
@@ -603,11 +613,12 @@ def write_section(text: str, path: str, section: Optional[str]) -> None:
 def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
            seeds: Sequence[int], baselines: Sequence[Tuple[str, int]],
            command: str, figure: Optional[str] = None,
-           link_from: str = '.') -> str:
+           link_from: str = '.', brief: bool = False) -> str:
     """The Markdown of a results section: the table of ``rows`` against
-    ``baselines`` or, with ``figure``, the curve of top-1 against epochs
-    drawn there (linked relative to the folder ``link_from``); the command
-    that wrote it and what the runs ran on."""
+    ``baselines`` (``brief``: its headline columns, :func:`method_table`)
+    or, with ``figure``, the curve of top-1 against epochs drawn there
+    (linked relative to the folder ``link_from``); the command that wrote
+    it and what the runs ran on."""
     methods = bench.methods
     found = collect(bench.results,
                     {Run(k, e, s) for k, e in [*rows, *baselines]
@@ -636,23 +647,25 @@ def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
                 f'points of its longest measured ({max(by_length)} epochs) '
                 f'is {shortest} epochs.')
     else:
-        lines += method_table(bench.results, rows, baselines, seeds, methods)
-        lines += [
-            '', 'Mean ± std over the seeds with a run; "vs": the mean ± std '
-            'of each seed\'s top-1 minus the baseline\'s with the same seed, '
-            't: that mean over its standard error, beyond the noise when '
-            'the two-sided paired t-test gives p < 0.05 (|t| >= 2.78 for 5 '
-            'seeds, 4.30 for 3). Agree mean: top-1 agreement with the '
-            'teacher at the boundary (t = 0.5, 1, 1.5; docs/method.md); '
-            'test agree: on the clean test images; missed: % of the test '
-            'images the teacher gets right and the student wrong, what '
-            'following the teacher could still add to top-1 (a count in '
-            'brackets: only that many seeds were tested since the figure '
-            'existed).'
-        ]
+        lines += method_table(bench.results, rows, baselines, seeds, methods,
+                              brief)
+        paired = (
+            'Mean ± std over the seeds with a run; "vs": the mean ± std of '
+            'each seed\'s top-1 minus the baseline\'s with the same seed, t: '
+            'that mean over its standard error, beyond the noise when the '
+            'two-sided paired t-test gives p < 0.05 (|t| >= 2.78 for 5 '
+            'seeds, 4.30 for 3).')
+        columns = (
+            ' Agree mean: top-1 agreement with the teacher at the boundary '
+            '(t = 0.5, 1, 1.5; docs/method.md); test agree: on the clean '
+            'test images; missed: % of the test images the teacher gets '
+            'right and the student wrong, what following the teacher could '
+            'still add to top-1 (a count in brackets: only that many seeds '
+            'were tested since the figure existed).')
+        lines += ['', paired + ('' if brief else columns)]
     lines += ['', f'Seeds {list(seeds)}; trained on {", ".join(machines)}, '
               + ', '.join(f'{j} at a time with {t} torch thread(s) each'
                           for j, t in loads) +
               ('; the time ratios are of runs sharing the cores, not alone.'
-               if any(j > 1 for j, _ in loads) else '.')]
+               if any(j > 1 for j, _ in loads) and not brief else '.')]
     return '\n'.join(lines)

@@ -68,6 +68,9 @@ def main() -> None:
                         'tabulate')
     parser.add_argument('--figure', help='draw the curve of top-1 against '
                         'epochs here and tabulate it instead of the table')
+    parser.add_argument('--brief', action='store_true',
+                        help='only the method, seeds, top-1 and paired '
+                        'columns (a headline table)')
     parser.add_argument('--out', help='also write the table to this file')
     parser.add_argument('--section', help='replace only this section of '
                         '--out (between <!-- section NAME --> and <!-- end '
@@ -104,7 +107,8 @@ def main() -> None:
         elif not args.report_only:
             run_all(bench, runs)
         text = report(bench, rows, args.seeds, baselines, command,
-                      args.figure, osp.dirname(args.out or '') or '.')
+                      args.figure, osp.dirname(args.out or '') or '.',
+                      args.brief)
     print(text)
     if args.out:
         write_section(text, args.out, args.section)
