@@ -63,6 +63,11 @@ class Method:
     config: str
     fragments: Tuple[str, ...] = ()
 
+    @property
+    def short_label(self) -> str:
+        """The label up to its colon: the method without its details."""
+        return self.label.split(':')[0]
+
     def files(self, pair: str) -> Tuple[str, List[str]]:
         """The config file and fragment files of this method on ``pair``."""
         return (self.config.format(pair=pair), [
@@ -437,17 +442,17 @@ def method_table(results: str, rows: Sequence[Tuple[str, int]],
     found = collect(results, wanted)
     header = ['method', 'epochs', 'seeds', 'top-1 (%)', 'top-5 (%)']
     for key, epochs in baselines:
-        name = f'{methods[key].label.split(":")[0]} @{epochs}'
+        name = f'{methods[key].short_label} @{epochs}'
         header += [f'vs {name} (points)', 't']
     header += ['agree mean (%)', 'KL t=1', 'test agree (%)', 'missed (%)',
                'train time vs '
-               f'{methods[baselines[0][0]].label.split(":")[0]}']
+               f'{methods[baselines[0][0]].short_label}']
     table = [header]
     for key, epochs in rows:
         per_seed = {s: found.get(Run(key, epochs, s)) for s in seeds}
         done = {s: m for s, m in per_seed.items() if m}
-        label = methods[key].label
-        cells = [label.split(':')[0] if brief else label, str(epochs),
+        method = methods[key]
+        cells = [method.short_label if brief else method.label, str(epochs),
                  f'{len(done)}/{len(seeds)}',
                  summary([m['top1'] for m in done.values()]),
                  summary([m['top5'] for m in done.values()])]
@@ -570,7 +575,7 @@ def draw_curve(points: Dict[str, Dict[int, List[float]]],
         spreads = [statistics.stdev(by_length[e]) if len(by_length[e]) > 1
                    else 0 for e in lengths]
         ax.errorbar(lengths, means, yerr=spreads, marker='o', capsize=3,
-                    label=methods[key].label.split(':')[0])
+                    label=methods[key].short_label)
     ax.set_xscale('log', base=2)
     all_lengths = sorted({e for b in points.values() for e in b})
     ax.set_xticks(all_lengths, [str(e) for e in all_lengths])
