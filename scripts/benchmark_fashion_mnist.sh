@@ -105,16 +105,17 @@ compare lowdata $resnet8 resnet20_fashion_mnist \
   --report-only --out docs/results.md --section fashion_mnist_levers
 # Beyond one pair, at the converged schedule: a second student family
 # (MobileNetV2) and a second teacher family (WRN-16-2), 3 paired seeds.
-# AMKD without LS too: on both, the default is below function-matching KD
-# beyond the noise, and LS is what the best form on the 5% pair drops.
+# AMKD without LS too, paired against the default: on both, the default is
+# below function-matching KD beyond the noise, and LS is what the best form
+# on the 5% pair drops.
 beyond=(kd@240 kd_fm@240 amkd@240 amkd_no_ls@240)
 compare mobilenetv2 resnet20_mobilenetv2_fashion_mnist_lowdata \
   resnet20_fashion_mnist --methods "${beyond[@]}" \
-  --baselines kd@240 kd_fm@240 --seeds 0 1 2 \
+  --baselines kd@240 kd_fm@240 amkd@240 --seeds 0 1 2 \
   --out docs/results.md --section fashion_mnist_mobilenetv2 "$@"
 compare wrn_16_2 wrn_16_2_resnet8_fashion_mnist_lowdata \
   wrn_16_2_fashion_mnist --methods "${beyond[@]}" \
-  --baselines kd@240 kd_fm@240 --seeds 0 1 2 \
+  --baselines kd@240 kd_fm@240 amkd@240 --seeds 0 1 2 \
   --out docs/results.md --section fashion_mnist_wrn_16_2 "$@"
 # The 2% regime (1,200 images) and the full 60,000, each on its own curve
 # first: fewer images per epoch need more epochs, more need fewer (at 2%,
