@@ -68,6 +68,7 @@ def test_the_converged_length_is_the_shortest_near_the_longest():
     assert compare.converged_length(by_length) == 60
     assert compare.converged_length(by_length, tolerance=2.0) == 30
     assert compare.converged_length({}) is None
+    assert compare.converged_length({240: [90.0, 90.2]}) is None
 
 
 def benchmark_script_runs() -> set:

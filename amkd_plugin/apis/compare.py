@@ -554,8 +554,9 @@ def curve_table(points: Dict[str, Dict[int, List[float]]],
 def converged_length(by_length: Dict[int, List[float]],
                      tolerance: float = 0.3) -> Optional[int]:
     """The shortest length whose mean top-1 is within ``tolerance`` points
-    of the longest length's."""
-    if not by_length:
+    of the longest length's; None below two lengths, where there is no
+    curve to choose from."""
+    if len(by_length) < 2:
         return None
     longest = statistics.mean(by_length[max(by_length)])
     return min(e for e, values in by_length.items()
@@ -650,7 +651,9 @@ def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
             lines.append(
                 f'- {methods[key].label}: the shortest schedule within 0.3 '
                 f'points of its longest measured ({max(by_length)} epochs) '
-                f'is {shortest} epochs.')
+                f'is {shortest} epochs.' if shortest else
+                f'- {methods[key].label}: one length measured so far '
+                f'({max(by_length)} epochs), no curve yet.')
     else:
         lines += method_table(bench.results, rows, baselines, seeds, methods,
                               brief)
