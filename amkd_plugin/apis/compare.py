@@ -647,13 +647,13 @@ def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
                   'number in brackets):', '', *curve_table(points, methods),
                   '']
         for key, by_length in points.items():
-            shortest = converged_length(by_length)
-            lines.append(
-                f'- {methods[key].label}: the shortest schedule within 0.3 '
-                f'points of its longest measured ({max(by_length)} epochs) '
-                f'is {shortest} epochs.' if shortest else
-                f'- {methods[key].label}: one length measured so far '
-                f'({max(by_length)} epochs), no curve yet.')
+            shortest, longest = converged_length(by_length), max(by_length)
+            verdict = (f'the shortest schedule within 0.3 points of its '
+                       f'longest measured ({longest} epochs) is {shortest} '
+                       'epochs.' if shortest is not None else
+                       f'one length measured so far ({longest} epochs), no '
+                       'curve yet.')
+            lines.append(f'- {methods[key].label}: {verdict}')
     else:
         lines += method_table(bench.results, rows, baselines, seeds, methods,
                               brief)
