@@ -275,6 +275,26 @@ def test_the_curve_is_drawn_from_the_files(tmp_path):
     assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+def test_the_curve_section_names_its_data_and_its_rule(tmp_path,
+                                                      monkeypatch):
+    # The 2% curve trains the 5% pair's config on another fraction: the
+    # figure's title must say so, not the pair alone.
+    titles = []
+    monkeypatch.setattr(compare, 'draw_curve',
+                        lambda *args: titles.append(args[-1]))
+    b = bench(tmp_path,
+              cfg_options=['train_dataloader.dataset.fraction=0.02'])
+    for epochs, top1 in ((240, 90.0), (480, 90.8), (960, 91.0)):
+        write_metrics(tmp_path / 'results', 'kd', epochs, 0, top1)
+    text = compare.report(b, [('kd', 240)], [0], [], 'cmd',
+                          figure=str(tmp_path / 'curve.png'))
+    assert titles == [f'{FMNIST}: test top-1 against schedule length\n'
+                      'train_dataloader.dataset.fraction=0.02']
+    assert (f'- KD: the shortest schedule within {compare.CONVERGED_WITHIN} '
+            'points of its longest measured (960 epochs) is 480 epochs.'
+            ) in text.splitlines()
+
+
 def test_a_section_without_runs_says_so_and_draws_nothing(tmp_path):
     b = bench(tmp_path)
     figure = tmp_path / 'curve.png'

@@ -45,6 +45,9 @@ LATER_FIGURES = {'agree_clean', 'missed'}
 # With 5 seeds, |t| >= 2.78 is beyond the seed noise (two-sided paired
 # t-test, 4 degrees of freedom, p < 0.05).
 T_CRITICAL = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57}
+# A schedule has converged when its mean top-1 is within this many points
+# of the longest measured (issue 25's rule).
+CONVERGED_WITHIN = 0.3
 
 
 @dataclass(frozen=True)
@@ -552,7 +555,7 @@ def curve_table(points: Dict[str, Dict[int, List[float]]],
 
 
 def converged_length(by_length: Dict[int, List[float]],
-                     tolerance: float = 0.3) -> Optional[int]:
+                     tolerance: float = CONVERGED_WITHIN) -> Optional[int]:
     """The shortest length whose mean top-1 is within ``tolerance`` points
     of the longest length's; None below two lengths, where there is no
     curve to choose from."""
@@ -639,8 +642,12 @@ def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
     if figure:
         keys = list(dict.fromkeys(k for k, _ in rows))
         points = curve(bench.results, keys, seeds)
+        # The options say which data: the 2% and full-data curves train
+        # the 5% pair's config with another dataset fraction.
+        options = ', '.join(bench.cfg_options)
         draw_curve(points, methods, figure,
-                   f'{bench.pair}: test top-1 against schedule length')
+                   f'{bench.pair}: test top-1 against schedule length'
+                   + (f'\n{options}' if options else ''))
         link = osp.relpath(figure, link_from)
         lines += [f'![top-1 against epochs]({link})', '',
                   'Top-1 (%), mean ± std over the seeds with a run (their '
@@ -648,9 +655,9 @@ def report(bench: Benchmark, rows: Sequence[Tuple[str, int]],
                   '']
         for key, by_length in points.items():
             shortest, longest = converged_length(by_length), max(by_length)
-            verdict = (f'the shortest schedule within 0.3 points of its '
-                       f'longest measured ({longest} epochs) is {shortest} '
-                       'epochs.' if shortest is not None else
+            verdict = (f'the shortest schedule within {CONVERGED_WITHIN} '
+                       f'points of its longest measured ({longest} epochs) '
+                       f'is {shortest} epochs.' if shortest is not None else
                        f'one length measured so far ({longest} epochs), no '
                        'curve yet.')
             lines.append(f'- {methods[key].label}: {verdict}')
