@@ -16,6 +16,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from amkd_plugin.checkpoints import load_teacher_checkpoint
 # The tests' torchrun launches take the library's free port.
 from amkd_plugin.utils.dist import free_port  # noqa: F401
 
@@ -92,14 +93,16 @@ def load_tool(path: str) -> ModuleType:
     return module
 
 
-def make_student_near_copy(algorithm: torch.nn.Module) -> torch.nn.Module:
-    """Make the student a near copy of the teacher, BatchNorm in eval mode.
+def make_student_near_copy(algorithm: torch.nn.Module,
+                           teacher_ckpt: str) -> torch.nn.Module:
+    """Make the student a near copy of the teacher (``teacher_ckpt``, of
+    the student's architecture), BatchNorm in eval mode.
 
     Both then get nearly every image right, so the attack has candidates,
     and their outputs still differ (a little noise on the classifier), so
     the selection's disagreement is not a tie.
     """
-    algorithm.student.load_state_dict(algorithm.teacher.state_dict())
+    load_teacher_checkpoint(algorithm.student, teacher_ckpt, None)
     with torch.no_grad():
         gen = torch.Generator().manual_seed(0)
         fc = algorithm.student.head.fc

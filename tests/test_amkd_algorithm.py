@@ -110,7 +110,8 @@ def build_algorithm(cfg) -> AMKDDistill:
 def algorithm(flagship_cfg, teacher_ckpt) -> AMKDDistill:
     """Teacher resnet8; student a near copy of it with BN in eval mode."""
     return make_student_near_copy(
-        build_algorithm(algorithm_cfg(flagship_cfg, teacher_ckpt)))
+        build_algorithm(algorithm_cfg(flagship_cfg, teacher_ckpt)),
+        teacher_ckpt)
 
 
 def raw_images(seed: int = 0) -> torch.Tensor:
@@ -180,13 +181,46 @@ def test_built_from_the_flagship_config(algorithm):
     assert all(not p.requires_grad for p in algorithm.teacher.parameters())
 
 
-def test_teacher_weights_come_from_the_checkpoint(flagship_cfg,
-                                                  teacher_ckpt):
+def test_the_teacher_is_the_checkpoints_with_its_batch_norms_folded(
+        flagship_cfg, teacher_ckpt):
     algorithm = build_algorithm(algorithm_cfg(flagship_cfg, teacher_ckpt))
     algorithm.init_weights()  # must not re-initialise the teacher
-    saved = torch.load(teacher_ckpt, map_location='cpu')['state_dict']
-    for name, value in algorithm.teacher.state_dict().items():
-        assert torch.equal(value, saved[name]), name
+    reference = build_model(model_cfg()).eval()
+    reference.load_state_dict(
+        torch.load(teacher_ckpt, map_location='cpu')['state_dict'])
+    inputs = algorithm.data_preprocessor(
+        dict(inputs=list(raw_images()), data_samples=None), True)['inputs']
+
+    assert not any(
+        isinstance(module, torch.nn.BatchNorm2d)
+        for module in algorithm.teacher.modules())
+    assert not any(p.requires_grad for p in algorithm.teacher.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(
+            algorithm.teacher(inputs, mode='tensor'),
+            reference(inputs, mode='tensor'), rtol=1e-4, atol=1e-5)
+
+
+def test_a_checkpoint_keeps_the_student_and_not_its_teacher(
+        flagship_cfg, teacher_ckpt):
+    """Checkpoints saved before the teacher was folded still load: the
+    folded teacher stays, the student is the checkpoint's."""
+    algorithm = build_algorithm(algorithm_cfg(flagship_cfg, teacher_ckpt))
+    teacher = copy.deepcopy(algorithm.teacher.state_dict())
+    state = {
+        key: value + 1 if key.startswith('architecture.') else value
+        for key, value in algorithm.state_dict().items()
+        if not key.startswith('teacher.')
+    }
+    unfolded = torch.load(teacher_ckpt, map_location='cpu')['state_dict']
+    state.update({f'teacher.{key}': value for key, value in unfolded.items()})
+
+    algorithm.load_state_dict(state)  # strict
+
+    for key, value in algorithm.teacher.state_dict().items():
+        assert torch.equal(value, teacher[key]), key
+    for key, value in algorithm.student.state_dict().items():
+        assert torch.equal(value, state[f'architecture.{key}']), key
 
 
 def test_train_step_updates_student_only(algorithm):

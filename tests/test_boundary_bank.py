@@ -501,7 +501,8 @@ def algorithm(digits_bank_cfg, digits_teacher_ckpt) -> AMKDDistill:
     cfg.architecture.cfg_path = 'configs/_base_/models/resnet20.py'
     cfg.data_preprocessor = copy.deepcopy(digits_bank_cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope('mmrazor'):
-        return make_student_near_copy(MODELS.build(cfg))
+        return make_student_near_copy(MODELS.build(cfg),
+                                      digits_teacher_ckpt)
 
 
 @pytest.fixture
@@ -562,12 +563,11 @@ def bank_images(data: dict, rows: List[int]) -> torch.Tensor:
 
 
 def test_building_keeps_the_teacher_modes(algorithm, banked_batch):
-    """The distiller keeps the teacher's BatchNorm in eval mode in a
-    training algorithm; building a bank in between must not undo that."""
-    assert algorithm.teacher.training
-    norms = [m for m in algorithm.teacher.modules()
-             if isinstance(m, _BatchNorm)]
-    assert norms and not any(m.training for m in norms)
+    """In a training algorithm the distiller keeps the teacher's
+    BatchNorms (if any are left unfolded) in eval mode, the rest of it in
+    training mode; building a bank (in eval mode) must not change that."""
+    assert all(module.training != isinstance(module, _BatchNorm)
+               for module in algorithm.teacher.modules())
 
 
 def forward_loss(algorithm: AMKDDistill, data: dict) -> Dict:

@@ -16,6 +16,7 @@ from amkd_plugin.checkpoints import (check_class_counts,
                                      resolve_model_config)
 from amkd_plugin.utils import UserValueError
 from ..task_modules import BoundarySamples
+from .fold_batch_norms import fold_batch_norms
 
 
 @MODELS.register_module()
@@ -54,6 +55,11 @@ class AMKDDistill(SingleTeacherDistill):
     config file with ``overrides`` merged in. The teacher checkpoint must
     fit the teacher exactly (strict loading); otherwise training stops
     before it starts, naming the file and the command that makes it.
+    Loaded, the frozen teacher's BatchNorms are folded into its
+    convolutions (:func:`fold_batch_norms`, the same logits for a cheaper
+    forward), and it stays ``teacher_ckpt``'s: a checkpoint loaded later
+    (resuming, ``tools/test.py``) gets its student and state, not its copy
+    of the teacher.
 
     Args:
         architecture (dict): The student.
@@ -102,6 +108,12 @@ class AMKDDistill(SingleTeacherDistill):
         self._logits['student'].initialize(self.student)
         self._logits['teacher'].initialize(self.teacher)
         self._boundary_teacher_logits = self._boundary_teacher_logit_records()
+        if self.teacher_norm_eval:
+            fold_batch_norms(self.teacher, [
+                *self.distiller.teacher_recorders.recorders.values(),
+                self._logits['teacher']
+            ])
+        self._register_load_state_dict_pre_hook(self._keep_teacher)
 
     def loss(self,
              batch_inputs: Tensor,
@@ -189,6 +201,16 @@ class AMKDDistill(SingleTeacherDistill):
                 for name in names):
             return None
         return [recorders[name] for name in sorted(names)]
+
+    def _keep_teacher(self, state_dict: Dict, prefix: str, *args) -> None:
+        """Load any checkpoint with this teacher, ``teacher_ckpt``'s as
+        folded here, in place of the one it saved: an unfolded copy's
+        convolution weights would not fit the folded teacher."""
+        prefix += 'teacher.'
+        for key in [key for key in state_dict if key.startswith(prefix)]:
+            del state_dict[key]
+        for key, value in self.teacher.state_dict().items():
+            state_dict[prefix + key] = value
 
     def _teacher_logits(self, images: Tensor) -> Tensor:
         return self.teacher(images, mode='tensor')
