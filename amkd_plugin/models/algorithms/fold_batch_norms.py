@@ -29,13 +29,16 @@ def fold_batch_norms(teacher: nn.Module,
     traced; the log says why.
 
     Args:
-        teacher (nn.Module): The frozen teacher, a classifier with a
-            ``backbone``.
+        teacher (nn.Module): The frozen teacher; only an MMPretrain-style
+            classifier's ``backbone`` is folded.
         recorders (Iterable[BaseRecorder]): Every recorder on the teacher.
 
     Returns:
         bool: Whether the backbone was folded.
     """
+    backbone = getattr(teacher, 'backbone', None)
+    if not isinstance(backbone, nn.Module):
+        return False  # not an MMPretrain classifier: left as it is
     logger = MMLogger.get_current_instance()
     inside = [
         recorder.source for recorder in recorders
@@ -48,11 +51,11 @@ def fold_batch_norms(teacher: nn.Module,
                     f'backbone ({", ".join(inside)}).')
         return False
     try:
-        with eval_mode(teacher.backbone):
-            folded = fuse(teacher.backbone)
+        with eval_mode(backbone):
+            folded = fuse(backbone)
     except fx.proxy.TraceError as error:
         logger.info(f'Teacher BatchNorms kept: torch.fx cannot trace '
-                    f'{type(teacher.backbone).__name__} ({error}).')
+                    f'{type(backbone).__name__} ({error}).')
         return False
-    teacher.backbone = folded.eval().requires_grad_(False)
+    teacher.backbone = folded.requires_grad_(False)
     return True
