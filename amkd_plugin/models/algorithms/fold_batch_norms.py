@@ -51,8 +51,10 @@ def fold_batch_norms(teacher: nn.Module,
                     f'backbone ({", ".join(inside)}).')
         return False
     try:
+        # In place: the backbone is replaced by the result, so copying it
+        # first (fuse's default) would only cost memory at start-up.
         with eval_mode(backbone):
-            folded = fuse(backbone)
+            folded = fuse(backbone, inplace=True)
     except fx.proxy.TraceError as error:
         logger.info(f'Teacher BatchNorms kept: torch.fx cannot trace '
                     f'{type(backbone).__name__} ({error}).')
