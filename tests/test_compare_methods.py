@@ -4,6 +4,7 @@ of the tables and the curve (amkd_plugin.apis.compare)."""
 import json
 import math
 import re
+import shlex
 import statistics
 import sys
 
@@ -159,6 +160,41 @@ def test_a_run_s_plan_pairs_its_seed(tmp_path):
     assert b.plan(Run('student', 60, 3))['options'] == ['randomness.seed=3']
     with pytest.raises(UserInputError, match="No method 'kdd'"):
         b.plan(Run('kdd', 60, 0))
+
+
+def recorded_options(command: str) -> tuple:
+    """The teacher and the benchmark-wide ``--cfg-options`` of a recorded
+    train command (those a run's plan adds itself left out)."""
+    words = shlex.split(command)
+    options = words[words.index('--cfg-options') + 1:]
+    teacher = [o.partition('=')[2] for o in options
+               if o.startswith('model.teacher_ckpt=')]
+    own = ('model.teacher_ckpt=', 'randomness.seed=', 'train_cfg.max_epochs=',
+           'model.boundary.attack.seed=')
+    return (teacher[0] if teacher else '',
+            [o for o in options if not o.startswith(own)])
+
+
+def test_every_measured_run_still_resolves_as_it_was_trained():
+    """A method's key names what was measured: each committed metrics file's
+    config hash is what the methods file resolves that run to today, so
+    moving a default cannot relabel a measured row. The Fashion-MNIST
+    benchmark merges the cosine schedule after each method's fragments
+    (scripts/benchmark_fashion_mnist.sh). Runs trained from uncommitted
+    code may differ: no commit holds what they ran."""
+    files = sorted((REPO / 'results').glob('**/e*_s*.json'))
+    assert len(files) > 150
+    differ = []
+    for path in files:
+        metrics = json.loads(path.read_text())
+        teacher, options = recorded_options(metrics['command'])
+        bench = Benchmark(metrics['pair'], teacher, '', '', [COSINE],
+                          options, methods=METHODS)
+        run = Run(metrics['method'], metrics['epochs'], metrics['seed'])
+        if (bench.config_hash(run) != metrics['config_sha256']
+                and not metrics['commit'].endswith('-dirty')):
+            differ.append(str(path.relative_to(REPO)))
+    assert differ == []
 
 
 def test_the_config_hash_follows_the_resolved_config(tmp_path):
